@@ -1,0 +1,108 @@
+"""Small shared helpers: option checks that teach, the package logger, Bunch, progress bars.
+
+Everything here is light (numpy only) so that ``import brainalign`` stays fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from typing import Any, Iterable
+
+import numpy as np
+
+logger = logging.getLogger("brainalign")
+
+
+class Bunch(dict):
+    """A dict whose keys are also attributes (as in scikit-learn and nilearn).
+
+    Examples
+    --------
+    >>> b = Bunch(brain=1, stimuli=2)
+    >>> b.brain, b["stimuli"]
+    (1, 2)
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(kwargs)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(
+                f"This Bunch has no key {key!r}; available keys: {sorted(self)}"
+            ) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __dir__(self) -> list[str]:
+        return list(self.keys()) + list(super().__dir__())
+
+
+def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``allowed``, else raise a ValueError that lists them.
+
+    The message follows MNE's ``_check_option``: it names the parameter, the allowed
+    values, what was received, and close matches for a typo.
+    """
+    allowed = list(allowed)
+    if value in allowed:
+        return value
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(
+        f"Invalid value for the {name!r} parameter. Allowed values are "
+        f"{', '.join(repr(a) for a in allowed)}, but got {value!r} instead.{hint}"
+    )
+
+
+def close_matches_message(what: str, value: Any, available: Iterable[Any]) -> str:
+    """Message for an unknown name, listing close matches (or the first available names)."""
+    available = [str(a) for a in available]
+    close = difflib.get_close_matches(str(value), available, n=5, cutoff=0.4)
+    if close:
+        hint = f"Close matches: {close}."
+    else:
+        shown = available[:20]
+        more = f" (and {len(available) - 20} more)" if len(available) > 20 else ""
+        hint = f"Available: {shown}{more}."
+    return f"Unknown {what} {value!r}. {hint}"
+
+
+def check_finite(array: np.ndarray, name: str, *, hint: str = "") -> None:
+    """Raise a ValueError naming how many and where non-finite values are in ``array``."""
+    arr = np.asarray(array)
+    if not np.issubdtype(arr.dtype, np.floating) and not np.issubdtype(arr.dtype, np.complexfloating):
+        return
+    finite = np.isfinite(arr)
+    if finite.all():
+        return
+    bad = np.argwhere(~finite)
+    n_nan = int(np.isnan(arr).sum())
+    n_inf = int(np.isinf(arr).sum())
+    first = tuple(int(i) for i in bad[0])
+    raise ValueError(
+        f"{name} contains {n_nan} NaN and {n_inf} inf values (first at index {first}, "
+        f"array shape {arr.shape}). {hint or 'Remove or impute them before this step.'}"
+    )
+
+
+def progress_bar(iterable: Iterable, *, progress: bool, total: int | None = None, desc: str = ""):
+    """Wrap ``iterable`` in a tqdm bar when ``progress`` is true (tqdm imported lazily)."""
+    if not progress:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def as_list(value: Any) -> list:
+    """``None`` -> ``[]``; scalars and strings -> ``[value]``; other iterables -> ``list(value)``."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or np.isscalar(value):
+        return [value]
+    return list(value)

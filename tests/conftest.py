@@ -1,0 +1,40 @@
+"""Shared test set-up: no network, a private cache/data folder, reproducible seeds."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Any attempt to open a non-loopback connection fails the test."""
+    real_connect = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1", "")):
+            return real_connect(self, address)
+        if not isinstance(address, tuple):  # unix sockets
+            return real_connect(self, address)
+        raise RuntimeError(f"Tests must not touch the network (tried to connect to {address!r}).")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Point the feature cache at a per-test folder."""
+    monkeypatch.setenv("BRAINALIGN_CACHE", str(tmp_path / "brainalign_cache"))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
