@@ -98,7 +98,7 @@ def _stimulus_ids(df: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
     content = cond.copy()
     if "stim_file" in df.columns:
         has = df["stim_file"].notna()
-        files = df["stim_file"].astype(str)
+        files = df["stim_file"].astype(object).where(has, "").astype(str)
         ids[has] = files[has]
         ext = files.map(lambda f: Path(f).suffix.lower())
         for exts, mod in ((_IMAGE_EXT, "image"), (_AUDIO_EXT, "audio"), (_VIDEO_EXT, "video")):

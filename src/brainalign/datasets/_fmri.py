@@ -116,6 +116,7 @@ def _standardize(x: np.ndarray, method: Any) -> tuple[np.ndarray, np.ndarray]:
     bad = np.zeros(x.shape[1], bool)
     if method in (False, None):
         return x, bad
+    x[np.isinf(x)] = np.nan  # only reached with nan_policy="allow"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(x, axis=0)
@@ -327,7 +328,8 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
         Voxels that cannot be standardized (constant in a run) are set to 0 with a warning.
     subject : str, optional
     nan_policy : {"raise", "allow"}
-        NaN/inf inside the mask raise a ValueError unless ``"allow"``.
+        NaN/inf inside the mask raise a ValueError unless ``"allow"``; then NaN stay NaN
+        (standardization ignores them) and +-inf become NaN when standardizing.
 
     Returns
     -------
@@ -480,7 +482,8 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
     n_vertices: dict[str, int] = {}
     trs = []
     for r, label in enumerate(labels):
-        tr_run = None
+        found: dict[str, list] = {"sidecar": [], "step": []}
+        names = []
         for h in hemis:
             series, step, path = _gifti_series(per_hemi[h][r], h, label)
             n_vertices.setdefault(h, series.shape[1])
@@ -488,13 +491,19 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
                 raise ValueError(f"Run {label!r} of the {h} hemisphere has {series.shape[1]} vertices, "
                                  f"run {labels[0]!r} has {n_vertices[h]}.")
             side, side_name = _sidecar_tr(path)
-            where = f"run {label!r} ({h} hemisphere{', ' + path.name if path else ''})"
-            t = resolve_tr(tr, side, step, where=where, sidecar_name=side_name or "JSON sidecar",
-                           header_name="GIfTI TimeStep metadata")
-            if tr_run is not None and not np.isclose(t, tr_run):
-                raise ValueError(f"Run {label!r}: the hemispheres have different TRs ({tr_run:g} vs {t:g} s).")
-            tr_run = t
+            if side is not None:
+                found["sidecar"].append(side)
+                names.append(side_name)
+            if step is not None:
+                found["step"].append(step)
             blocks.setdefault(h, []).append(series)
+        for key, vals in found.items():
+            if len(vals) > 1 and not np.allclose(vals, vals[0]):
+                raise ValueError(f"Run {label!r}: the hemispheres have different TRs in their {key}s: {vals} s.")
+        tr_run = resolve_tr(tr, found["sidecar"][0] if found["sidecar"] else None,
+                            found["step"][0] if found["step"] else None, where=f"run {label!r}",
+                            sidecar_name=names[0] if names else "JSON sidecar",
+                            header_name="GIfTI TimeStep metadata")
         trs.append(tr_run)
         lengths = {h: len(blocks[h][r]) for h in hemis}
         if len(set(lengths.values())) > 1:
