@@ -127,6 +127,11 @@ def test_events_label_volumes_and_stimuli(rng):
     stimuli, table = read_events(EVENTS)
     assert isinstance(stimuli, Stimuli) and stimuli.ids == ["face", "house"]
     assert table["run"].tolist() == [0, 0]
+    # read_events output can be passed on; a tuple of two DataFrames means two runs
+    same = load_fmri(_bold(rng), events=(stimuli, table))
+    assert same.samples["trial_type"].fillna("-").tolist() == [e or "-" for e in expected]
+    two = load_fmri((_bold(rng), _bold(rng)), events=(EVENTS, EVENTS.iloc[:1]))
+    assert two.select(run=1).samples["trial_type"].notna().sum() == 4
 
 
 def test_events_partial_overlap_and_instantaneous(rng):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._utils import as_list, check_option, logger
-from ..data import BrainData
+from ..data import BrainData, Stimuli
 from ._events import check_events_in_run, label_volumes, read_events
 
 __all__ = ["load_fmri", "load_gifti"]
@@ -166,7 +166,7 @@ def _assemble(runs: list[np.ndarray], *, channels: pd.DataFrame, trs: list[float
         ignore_index=True,
     )
     if events is not None:
-        if isinstance(events, tuple) and len(events) == 2 and isinstance(events[1], pd.DataFrame):
+        if isinstance(events, tuple) and len(events) == 2 and isinstance(events[0], Stimuli):
             table = events[1]  # (Stimuli, events DataFrame) as read_events returns it
         else:
             many = isinstance(events, (list, tuple))

@@ -62,7 +62,7 @@ def load_haxby2001(*, resolution: str = "1slice", standardize="zscore") -> Bunch
         ``"1slice"``: the posterior half of one axial slice at 3.1 x 3.75 x 3.75 mm,
         1452 x 530 voxels in ``mask.nii.gz``. No ROI labels: the subset's ROI masks live
         on the 25 mm grid, and resampled onto the slice they label no ventral-temporal
-        voxel (see the report in the docstring notes). ``"25mm"``: the whole brain
+        voxel (see Notes). ``"25mm"``: the whole brain
         downsampled to 25 mm voxels, 1452 x 129 voxels in ``masks/25mm/brain.nii.gz``,
         with ``roi = "vt"`` for the one ventral-temporal voxel of ``vt.nii.gz`` and a
         ``hoc`` column with the integer label of ``hoc.nii.gz`` (0 = none).
@@ -84,10 +84,13 @@ def load_haxby2001(*, resolution: str = "1slice", standardize="zscore") -> Bunch
 
     Notes
     -----
-    ROI resampling was checked: the 25 mm ``vt`` mask holds a single voxel, centred
-    at z = -12.5 mm, and the slice lies at z = 0, so nearest-neighbour resampling onto the
-    slice gives no vt voxel; the ``hoc`` label image gives labels 42/43 to 163 of the 530
-    voxels, which does not identify occipital cortex on this grid.
+    ROI resampling was checked (``nilearn.image.resample_to_img``, nearest neighbour, onto
+    the slice grid): the 25 mm ``vt`` mask holds a single voxel, centred at z = -12.5 mm,
+    and the slice lies at z = 0, so no slice voxel is ventral-temporal; the ``hoc`` label
+    image gives labels 42 (110 voxels) and 43 (53 voxels) to the slice, and the time
+    series of the slice voxels do not correlate with those of the 25 mm voxels at the same
+    world coordinates, so the two grids are not in register. Hence no ``roi`` column at
+    "1slice"; the "25mm" vt ROI is one voxel, too few for ROI comparisons.
 
     Examples
     --------
