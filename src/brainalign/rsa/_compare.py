@@ -1,0 +1,196 @@
+"""Batched RDM comparisons, equal to ``rsatoolbox.rdm.compare``.
+
+Every method works on all pairs of RDMs at once: the ranks of each RDM are computed once
+(not once per pair as in rsatoolbox), correlations and cosines are one matrix product, and
+the Kendall taus use an O(n log n) discordant-pair count per pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._utils import check_option
+from ._common import as_vectors, n_cond_from_pairs
+from ._ranks import average_ranks, dense_ranks, kendall_counts
+
+__all__ = ["compare", "COMPARE_METHODS"]
+
+COMPARE_METHODS = ("spearman", "corr", "cosine", "tau-a", "rho-a", "corr_cov", "cosine_cov",
+                   "kendall", "tau-b")
+
+
+def compare(rdms_a: Any, rdms_b: Any, *, method: str = "spearman") -> np.ndarray:
+    """Compare every RDM of ``rdms_a`` with every RDM of ``rdms_b``.
+
+    Parameters
+    ----------
+    rdms_a, rdms_b : rsatoolbox.rdm.RDMs or array
+        RDMs objects, or arrays of shape (n_pairs,), (n_rdms, n_pairs), (n, n) or
+        (n_rdms, n, n). Both must have the same number of conditions.
+    method : {"spearman", "corr", "cosine", "tau-a", "rho-a", "corr_cov", "cosine_cov", \
+"kendall", "tau-b"}
+        ``spearman``: Pearson correlation of average ranks; ``corr``: Pearson correlation;
+        ``cosine``: cosine similarity; ``tau-a``: Kendall's tau-a (ties count 0, no tie
+        correction); ``kendall``/``tau-b``: Kendall's tau-b (scipy's ``kendalltau``);
+        ``rho-a``: Spearman's rho without tie correction (``12 / (n^3 - n)`` scaling);
+        ``cosine_cov``: cosine after whitening by the covariance of RDM entries under
+        i.i.d. pattern noise, i.e. linear CKA of the double-centred ``-D/2``;
+        ``corr_cov``: the same after removing each vector's mean.
+
+    Returns
+    -------
+    array of shape (n_a, n_b)
+        Similarities, equal to ``rsatoolbox.rdm.compare(rdms_a, rdms_b, method)``.
+
+    Notes
+    -----
+    Missing dissimilarities (NaN) are handled as rsatoolbox does: a pair that is NaN in any
+    RDM of either set is dropped from every comparison, and the two sets must have NaNs at
+    the same pairs (otherwise a ValueError says how many differ). A constant RDM has zero
+    norm after centring; its cosine / correlation similarities are 0 (as rsatoolbox), and its
+    tau-b is NaN (as scipy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.random.default_rng(0).random((2, 10))   # two 5x5 RDMs (upper triangles)
+    >>> compare(a, a, method="corr").round(6)[0, 0]
+    1.0
+    """
+    check_option("method", method, COMPARE_METHODS)
+    va, vb, keep = _parse_pair(rdms_a, rdms_b)
+    if method == "cosine":
+        return _cosine(va, vb)
+    if method == "corr":
+        return _cosine(va - va.mean(1, keepdims=True), vb - vb.mean(1, keepdims=True))
+    if method in ("spearman", "rho-a"):
+        ra = _rank_rows(va)
+        rb = ra if vb is va else _rank_rows(vb)
+        ra -= ra.mean(1, keepdims=True)
+        rb = rb - rb.mean(1, keepdims=True) if rb is not ra else ra
+        if method == "spearman":
+            return _cosine(ra, rb)
+        m = ra.shape[1]
+        return ra @ rb.T / (m**3 - m) * 12
+    if method in ("cosine_cov", "corr_cov"):
+        if method == "corr_cov":
+            va = va - va.mean(1, keepdims=True)
+            vb = vb - vb.mean(1, keepdims=True)
+        return _cosine_cov(va, vb, keep)
+    return _kendall(va, vb, variant="a" if method == "tau-a" else "b")
+
+
+def _parse_pair(rdms_a: Any, rdms_b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    va = as_vectors(rdms_a, "rdms_a")
+    vb = rdms_a if rdms_b is rdms_a else None
+    vb = va if vb is not None else as_vectors(rdms_b, "rdms_b")
+    if va.shape[1] != vb.shape[1]:
+        raise ValueError(
+            f"rdms_a and rdms_b must describe the same conditions: rdms_a has "
+            f"{n_cond_from_pairs(va.shape[1])} conditions ({va.shape[1]} pairs), rdms_b has "
+            f"{n_cond_from_pairs(vb.shape[1])} ({vb.shape[1]} pairs)."
+        )
+    if np.isinf(va).any() or np.isinf(vb).any():
+        raise ValueError("RDMs contain infinite dissimilarities; replace them (e.g. by NaN to drop the pair).")
+    nan_a, nan_b = np.isnan(va).any(0), np.isnan(vb).any(0)
+    if not np.array_equal(nan_a, nan_b):
+        raise ValueError(
+            f"rdms_a and rdms_b have missing values (NaN) at different pairs ({int(nan_a.sum())} vs "
+            f"{int(nan_b.sum())} pairs, {int((nan_a != nan_b).sum())} differ); rsatoolbox refuses "
+            "this too. Set the same pairs to NaN in both, or drop the conditions."
+        )
+    keep = ~nan_a
+    if not keep.all():
+        if keep.sum() < 2:
+            raise ValueError("Fewer than 2 dissimilarities are left after dropping NaN pairs.")
+        va = va[:, keep]
+        vb = va if vb is va else vb[:, keep]
+    return va, vb, keep
+
+
+def _rank_rows(v: np.ndarray) -> np.ndarray:
+    return np.stack([average_ranks(row) for row in v])
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine of all row pairs; 0 where a row has zero norm (rsatoolbox's convention)."""
+    na = np.sqrt(np.einsum("ij,ij->i", a, a))
+    nb = na if b is a else np.sqrt(np.einsum("ij,ij->i", b, b))
+    num = a @ b.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / na[:, None] / nb[None, :]
+    out[~((na > 0)[:, None] & (nb > 0)[None, :])] = 0.0
+    return out
+
+
+# ---------------------------------------------------------------------------- cov-weighted
+def _centred_gram_vectors(v: np.ndarray, n: int) -> np.ndarray:
+    """Upper triangles of the double-centred ``G = -D / 2`` (D with zero diagonal)."""
+    iu, ju = np.triu_indices(n, 1)
+    rowsum = np.zeros((v.shape[0], n))
+    for k in range(v.shape[0]):
+        rowsum[k] = np.bincount(iu, v[k], minlength=n) + np.bincount(ju, v[k], minlength=n)
+    m = -0.5 * rowsum / n
+    mm = -v.sum(1, keepdims=True) / (n * n)
+    return -0.5 * v - m[:, iu] - m[:, ju] + mm
+
+
+def _cosine_cov(va: np.ndarray, vb: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    n = n_cond_from_pairs(keep.size)
+    if keep.all():
+        # <Gc_a, Gc_b>_F = 2 * sum_{i<j} Gc_a,ij * G_b,ij  with G_b = -D_b / 2 (zero diagonal)
+        ca = _centred_gram_vectors(va, n)
+        cb = ca if vb is va else _centred_gram_vectors(vb, n)
+        num = -(ca @ vb.T)
+        na = np.sqrt(np.maximum(-np.einsum("ij,ij->i", ca, va), 0))
+        nb = na if vb is va else np.sqrt(np.maximum(-np.einsum("ij,ij->i", cb, vb), 0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = num / na[:, None] / nb[None, :]
+        out[~((na > 0)[:, None] & (nb > 0)[None, :])] = 0.0
+        return out
+    wa = _whiten_missing(va, keep, n)
+    wb = wa if vb is va else _whiten_missing(vb, keep, n)
+    return _cosine(wa, wb)
+
+
+def _whiten_missing(v: np.ndarray, keep: np.ndarray, n: int) -> np.ndarray:
+    """rsatoolbox's whitening of RDM vectors with missing pairs: a weighted least-squares
+    removal of row/column effects from ``-D/2`` extended by its (zero) diagonal."""
+    import scipy.sparse as sp
+
+    iu, ju = np.triu_indices(n, 1)
+    iu, ju = iu[keep], ju[keep]
+    n_valid = iu.size
+    rows = np.concatenate([np.arange(n_valid), np.arange(n_valid), n_valid + np.arange(n)])
+    cols = np.concatenate([iu, ju, np.arange(n)])
+    vals = np.ones(rows.size)  # diagonal rows: (row + col indicator) / 2 = one indicator
+    S = sp.csr_matrix((vals, (rows, cols)), shape=(n_valid + n, n))
+    w = np.concatenate([np.full(n_valid, 0.5), np.ones(n)])
+    WS = sp.diags(w) @ S
+    M = (S.T @ WS).toarray()
+    ext = np.concatenate([-0.5 * v, np.zeros((v.shape[0], n))], axis=1)
+    coef = np.linalg.solve(M, (S.T @ ext.T)).T  # (n_rdms, n)
+    out = ext - (WS @ coef.T).T
+    out[:, :n_valid] *= np.sqrt(2)
+    return out
+
+
+# ---------------------------------------------------------------------------- Kendall
+def _kendall(va: np.ndarray, vb: np.ndarray, *, variant: str) -> np.ndarray:
+    prep_a = [dense_ranks(row) for row in va]
+    prep_b = prep_a if vb is va else [dense_ranks(row) for row in vb]
+    out = np.empty((len(prep_a), len(prep_b)))
+    for i, (perm_a, ranks_a, ties_a) in enumerate(prep_a):
+        x_sorted = ranks_a[perm_a]
+        for j, (_perm_b, ranks_b, ties_b) in enumerate(prep_b):
+            tot, con_minus_dis, _ = kendall_counts(x_sorted, ties_a, ranks_b[perm_a], ties_b)
+            if variant == "a":
+                tau = con_minus_dis / tot if tot else np.nan
+            elif ties_a == tot or ties_b == tot:
+                tau = np.nan
+            else:
+                tau = con_minus_dis / np.sqrt(tot - ties_a) / np.sqrt(tot - ties_b)
+            out[i, j] = min(1.0, max(-1.0, tau)) if np.isfinite(tau) else np.nan
+    return out
