@@ -155,7 +155,16 @@ def _read_mat(path: Path, variable: str | None) -> tuple[np.ndarray, list[str], 
 
 def _read_npz(path: Path, variable: str | None) -> tuple[np.ndarray, list[str], dict]:
     with np.load(path, allow_pickle=False) as npz:
-        content = {k: npz[k] for k in npz.files}
+        content = {}
+        for key in npz.files:
+            try:
+                content[key] = npz[key]
+            except ValueError as err:  # object arrays need pickle, which is never used
+                raise ValueError(
+                    f"Array {key!r} of {path.name} is an object array, which numpy can only read by "
+                    "unpickling; brainalign never loads pickles. Save plain numeric/string arrays "
+                    f"(e.g. with brainalign.datasets.save_rdms). ({err})"
+                ) from None
     if "dissimilarities" in content and variable is None:  # written by save_rdms
         stack = np.asarray(content.pop("dissimilarities"), dtype=np.float64)
         extra = {"dissimilarity_measure": str(content.pop("dissimilarity_measure", "")) or None,
