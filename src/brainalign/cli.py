@@ -1,0 +1,172 @@
+"""The ``brainalign`` command (also ``python -m brainalign``).
+
+One function per subcommand (``cmd_<name>(args) -> int``), registered in ``build_parser``;
+``main(argv)`` parses and dispatches. Every subcommand only calls library functions and
+prints their results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+# --------------------------------------------------------------------------- datasets
+def cmd_datasets(args: argparse.Namespace) -> int:
+    """List the bundled datasets with their size, loader and citations."""
+    from .datasets import dataset_path, list_datasets
+    from .datasets._registry import _citations
+
+    table = list_datasets()
+    print(f"Bundled datasets in {dataset_path()}:\n")
+    for row in table.itertuples(index=False):
+        print(f"{row.name}  ({row.size_mb:.2f} MB, {row.n_files} files)  brainalign.datasets.{row.loader}()")
+        print(textwrap.indent(textwrap.fill(row.description, 96), "    "))
+        print("    Cite:")
+        for ref in _citations(row.name):
+            print(textwrap.fill(ref, 100, initial_indent="      - ", subsequent_indent="        "))
+        print()
+    print(f"Total: {table['size_mb'].sum():.2f} MB. Provenance and licences: SOURCE.md in each folder.")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+def _demo_kriegeskorte(out: Path) -> None:
+    import numpy as np
+    from scipy.stats import pearsonr, spearmanr
+
+    from .datasets import load_kriegeskorte92
+
+    data = load_kriegeskorte92()
+    print("== kriegeskorte92: Kriegeskorte et al. (2008), 92 object images")
+    print(f"   images {data.images.shape} {data.images.dtype}; categories:")
+    for cat, n in data.categories["category"].value_counts(sort=False).items():
+        print(f"     {cat:<22} {n}")
+    print(f"   RDMs: human IT {data.hit_rdms.n_rdm} (4 subjects x 2 sessions), monkey IT {data.mit_rdm.n_rdm}, "
+          f"models {data.model_rdms.n_rdm}, similarity judgements {data.behavior_rdms.n_rdm}, "
+          f"AlexNet layers {data.alexnet_rdms.n_rdm}")
+    hit_mean = data.hit_rdms.get_matrices().mean(axis=0)
+    iu = np.triu_indices(hit_mean.shape[0], k=1)
+    hit_vec, mit_vec = hit_mean[iu], data.mit_rdm.get_matrices()[0][iu]
+    r_p, r_s = pearsonr(hit_vec, mit_vec)[0], spearmanr(hit_vec, mit_vec)[0]
+    print(f"   human IT (mean of 8) vs monkey IT RDM: Pearson r = {r_p:.3f}, Spearman rho = {r_s:.3f} "
+          f"over {len(hit_vec)} stimulus pairs")
+    rows = []
+    for name, rdm in zip(data.alexnet_rdms.rdm_descriptors["layer"], data.alexnet_rdms.get_matrices()):
+        rows.append((spearmanr(rdm[iu], hit_vec)[0], name))
+    print("   AlexNet layer vs human IT (Spearman): "
+          + ", ".join(f"{name} {rho:.2f}" for rho, name in rows))
+    png = _save_rdm_png(hit_mean, out / "hit_mean_rdm.png", "Human IT, mean of 8 RDMs (percentiles)")
+    print(f"   wrote {png}")
+
+
+def _save_rdm_png(rdm, path: Path, title: str) -> Path:
+    import numpy as np
+    from matplotlib.figure import Figure
+    from scipy.stats import rankdata
+
+    iu = np.triu_indices(rdm.shape[0], k=1)
+    ranks = np.zeros_like(rdm, dtype=float)
+    ranks[iu] = rankdata(rdm[iu]) / len(iu[0]) * 100
+    ranks = ranks + ranks.T
+    fig = Figure(figsize=(4.2, 3.6), dpi=100)
+    ax = fig.add_subplot()
+    im = ax.imshow(ranks, cmap="viridis", interpolation="nearest")
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(im, ax=ax, label="dissimilarity percentile")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def _demo_audvis() -> None:
+    import numpy as np
+
+    from .datasets import load_mne_audvis
+
+    data = load_mne_audvis()
+    brain = data.brain
+    types = brain.channels["ch_type"].value_counts(sort=False)
+    print("== mne_audvis: MNE test data, MEG + EEG evoked responses")
+    print(f"   data {brain.shape} (conditions x channels x times), sfreq {brain.sfreq:.3f} Hz, "
+          f"times {brain.times[0]:.3f} to {brain.times[-1]:.3f} s")
+    print("   channels: " + ", ".join(f"{n} {t}" for t, n in types.items()))
+    mags = brain.select(ch_type="mag")
+    post = brain.times >= 0
+    for k, row in brain.samples.iterrows():
+        gfp = mags.data[k].std(axis=0)
+        t_peak = brain.times[post][np.argmax(gfp[post])]
+        print(f"   {row['condition']:<15} nave {row['nave']}: magnetometer GFP peaks at {1000 * t_peak:.0f} ms "
+              f"({gfp[post].max() * 1e15:.0f} fT)")
+
+
+def _demo_haxby() -> None:
+    try:
+        from .datasets import load_haxby2001
+
+        data = load_haxby2001()
+    except (ImportError, AttributeError, ModuleNotFoundError) as err:
+        print(f"== haxby2001: loader unavailable in this build ({type(err).__name__}: {err})")
+        return
+    brain = data["brain"]
+    print("== haxby2001: Haxby et al. (2001), block-design fMRI")
+    print(f"   data {brain.shape} (volumes x voxels), TR {brain.tr} s")
+    samples = brain.samples
+    if "run" in samples:
+        print(f"   runs: {samples['run'].nunique()}")
+    col = next((c for c in ("category", "condition", "trial_type", "label") if c in samples), None)
+    if col is not None:
+        counts = samples[col].value_counts(sort=False)
+        print("   volumes per label: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if "stimuli" in data:
+        print(f"   stimuli: {len(data['stimuli'])} category blocks")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Load every bundled dataset, print a short summary and write a figure under --out."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _demo_kriegeskorte(out)
+    print()
+    _demo_audvis()
+    print()
+    _demo_haxby()
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one subparser per subcommand, each with ``func`` set."""
+    parser = argparse.ArgumentParser(
+        prog="brainalign",
+        description="Brain-model alignment: encoding models, RSA and topological RSA between model layers "
+                    "and fMRI / EEG / MEG.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("datasets", help="list the bundled real datasets, their sizes and citations")
+    p.set_defaults(func=cmd_datasets)
+    p = sub.add_parser("demo", help="load the bundled datasets and print what they hold")
+    p.add_argument("--out", default="results/demo", help="folder for the figures (default: results/demo)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``brainalign`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 1
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
