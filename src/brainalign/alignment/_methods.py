@@ -1,0 +1,214 @@
+"""One unit of a sweep: all layers of one model against one subject's ROI, for one method.
+
+The maths lives in the method rooms (``brainalign.rsa``, ``brainalign.topology``,
+``brainalign.encoding``, ``brainalign.stats``); here the scores of every layer are computed
+with the same bootstrap replicates (resampled stimuli, paired across layers) so that the
+probability of each layer being the best (``p_best``) can be read off them, and the same
+permutations give each layer's p-value.
+
+Unit functions take and return plain data (dicts of arrays, lists of dicts) so that they
+run the same in this process, in a thread pool or on a Dask worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+RSA_DEFAULTS = {"rdm_method": "correlation", "compare": "corr", "time_window": None}
+TRSA_DEFAULTS = {"rdm_method": "correlation", "compare": "corr", "lower": 0.0, "upper": 0.5,
+                 "transform": "geotopological", "time_window": None}
+ENCODING_DEFAULTS = {"alphas": None, "outer_cv": "run", "delays": None, "fill_missing": 0.0, "pca": None,
+                     "ceiling_by": None}
+
+
+# --------------------------------------------------------------------------- shared maths hooks
+def compare_all(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
+    """(k_a, n_pairs) x (k_b, n_pairs) upper-triangle vectors -> similarities (k_a, k_b)."""
+    try:
+        from ..rsa import compare
+    except ImportError:  # TEMPORARY until brainalign.rsa has its __init__
+        from ..rsa._compare import compare
+    return np.asarray(compare(a, b, method=method), dtype=float)
+
+
+def compare_rdms(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
+    """Similarity of each RDM vector of ``a`` (k, n_pairs) with the vector ``b`` (n_pairs,): (k,)."""
+    try:
+        from ..rsa import compare
+    except ImportError:  # TEMPORARY until brainalign.rsa has its __init__
+        from ..rsa._compare import compare
+    return np.asarray(compare(a, np.asarray(b)[None], method=method), dtype=float)[:, 0]
+
+
+def calc_rdm(patterns: np.ndarray, method: str) -> np.ndarray:
+    """(n_conditions, n_channels) -> (n, n) RDM, with brainalign.rsa."""
+    try:
+        from ..rsa import calc_rdm as _calc
+    except ImportError:  # TEMPORARY until brainalign.rsa lands
+        def _calc(x, method):
+            from scipy.spatial.distance import pdist, squareform
+            return squareform(pdist(x, metric=method))
+    rdm = _calc(patterns, method=method)
+    mats = rdm.get_matrices() if hasattr(rdm, "get_matrices") else np.asarray(rdm)
+    mats = np.asarray(mats, dtype=float)
+    return mats[0] if mats.ndim == 3 else mats
+
+
+def rdm_noise_ceiling(rdms: np.ndarray, method: str) -> tuple[float, float]:
+    """Lower and upper noise-ceiling bounds from RDMs of several subjects / repeats (k, n, n)."""
+    try:
+        from ..rsa import noise_ceiling
+    except ImportError:  # TEMPORARY
+        def noise_ceiling(r, method):
+            mean = r.mean(0)
+            up = np.mean([compare_rdms(r[i:i+1], mean, method)[0] for i in range(len(r))])
+            lo = np.mean([compare_rdms(r[i:i+1], np.delete(r, i, 0).mean(0), method)[0] for i in range(len(r))])
+            return lo, up
+    lo, hi = noise_ceiling(rdms, method=method)
+    return float(lo), float(hi)
+
+
+def topo_transform(rdms: np.ndarray, options: dict) -> np.ndarray:
+    """Geo-topological transform of (k, n, n) RDMs with brainalign.topology."""
+    from .. import topology
+
+    fn = getattr(topology, options.get("transform", "geotopological"))
+    out = fn(rdms, lower=options["lower"], upper=options["upper"])
+    mats = out.get_matrices() if hasattr(out, "get_matrices") else np.asarray(out)
+    return np.asarray(mats, dtype=float).reshape(rdms.shape)
+
+
+# --------------------------------------------------------------------------- RSA / tRSA units
+def rsa_unit(spec: dict) -> list[dict]:
+    """Score every layer RDM against the subject's ROI RDM, with bootstrap CI and permutation p.
+
+    Bootstrap: conditions resampled with replacement (the same draw for every layer); pairs
+    of a condition with its own copy are dropped, as in rsatoolbox. Permutation: the brain
+    RDM's condition labels are shuffled (all permutations compared in one call).
+    """
+    layer_mats = np.asarray(spec["layer_rdms"], dtype=float)  # (L, n, n)
+    brain = np.asarray(spec["brain_rdm"], dtype=float)  # (n, n)
+    opts, method = spec["options"], spec["options"]["compare"]
+    if spec["method"] == "trsa":
+        layer_mats = topo_transform(layer_mats, opts)
+        brain = topo_transform(brain[None], opts)[0]
+    rng = np.random.default_rng(spec["seed"])
+    n = brain.shape[0]
+    iu = np.triu_indices(n, 1)
+    layer_vecs = layer_mats[:, iu[0], iu[1]]
+    scores = compare_rdms(layer_vecs, brain[iu], method)
+    n_boot, n_perm = int(spec["n_boot"]), int(spec["n_perm"])
+    boot = np.full((n_boot, len(scores)), np.nan)
+    for b in range(n_boot):
+        idx = np.sort(rng.integers(0, n, n))
+        if len(np.unique(idx)) < 3:
+            continue
+        ii, jj = idx[iu[0]], idx[iu[1]]
+        a, v = layer_mats[:, ii, jj], brain[ii, jj]
+        same = ii == jj
+        a[:, same] = np.nan
+        v = np.where(same, np.nan, v)
+        boot[b] = compare_rdms(a, v, method)
+    null = None
+    if n_perm:
+        perms = np.stack([rng.permutation(n) for _ in range(n_perm)])
+        permuted = brain[perms[:, iu[0]], perms[:, iu[1]]]  # (n_perm, n_pairs)
+        null = compare_all(layer_vecs, permuted, method).T  # (n_perm, L)
+    return _rows(spec, scores, boot, null, metric=(f"trsa-{method}" if spec["method"] == "trsa" else method),
+                 extra={"n_conditions": n})
+
+
+def _rows(spec: dict, scores: np.ndarray, boot: np.ndarray, null: np.ndarray | None, *, metric: str,
+          extra: dict | None = None) -> list[dict]:
+    alpha = (1 - spec.get("ci", 0.95)) / 2
+    valid = np.isfinite(boot).all(axis=1)
+    boot = boot[valid]
+    if len(boot):
+        lo, hi = np.quantile(boot, alpha, axis=0), np.quantile(boot, 1 - alpha, axis=0)
+        p_best = np.bincount(np.argmax(boot, axis=1), minlength=len(scores)) / len(boot)
+    else:
+        lo = hi = p_best = np.full(len(scores), np.nan)
+    if null is not None and len(null):
+        p = (1 + (null >= scores[None]).sum(axis=0)) / (1 + len(null))
+    else:
+        p = np.full(len(scores), np.nan)
+    ceil_lo, ceil = spec.get("ceiling", (np.nan, np.nan))
+    ceiling = np.asarray(spec.get("ceiling_per_layer", [ceil] * len(scores)), dtype=float)
+    rows = []
+    for k, layer in enumerate(spec["layers"]):
+        c = float(ceiling[k])
+        rows.append({
+            "model": spec["model"], "layer": layer, "layer_index": k, "layer_depth": spec["depths"][k],
+            "subject": spec["subject"], "roi": spec["roi"], "method": spec["method"], "metric": metric,
+            "score": float(scores[k]), "ceiling": c,
+            "normalized_score": float(scores[k] / c) if np.isfinite(c) and c > 0 else np.nan,
+            "ci_low": float(lo[k]), "ci_high": float(hi[k]), "p": float(p[k]),
+            "ceiling_low": float(ceil_lo), "p_best": float(p_best[k]), **(extra or {}),
+        })
+    return rows
+
+
+# --------------------------------------------------------------------------- encoding unit
+def encoding_unit(spec: dict) -> list[dict]:
+    """Cross-validated encoding of the ROI's channels from every layer; r averaged over channels.
+
+    The out-of-fold predictions give the bootstrap (runs resampled with replacement, the
+    same runs for every layer) and the permutation null (predictions of each run circularly
+    shifted by a random lag, which keeps their autocorrelation).
+    """
+    from ..encoding import cross_validate_encoding
+
+    Y = np.asarray(spec["Y"], dtype=np.float64)
+    groups = np.asarray(spec["groups"])
+    opts = dict(spec["options"])
+    cv_kwargs = {k: v for k, v in opts.items() if k not in ENCODING_DEFAULTS or k in ("alphas", "outer_cv")}
+    cv_kwargs = {k: v for k, v in cv_kwargs.items() if v is not None}
+    rng = np.random.default_rng(spec["seed"])
+    uniq = np.unique(groups)
+    n_boot, n_perm = int(spec["n_boot"]), int(spec["n_perm"])
+    boot_idx = [rng.choice(uniq, len(uniq), replace=True) for _ in range(n_boot)]
+    shifts = [{g: int(rng.integers(1, max(2, (groups == g).sum()))) for g in uniq} for _ in range(n_perm)]
+    scores, boot, null, voxel = [], np.full((n_boot, len(spec["layers"])), np.nan), np.full((n_perm, len(spec["layers"])), np.nan), []
+    for k, X in enumerate(spec["X"]):
+        res = cross_validate_encoding(np.asarray(X, dtype=np.float64), spec["brain"], groups=groups, **cv_kwargs)
+        r = np.asarray(res["r"], dtype=float).reshape(-1)
+        voxel.append(r)
+        scores.append(float(np.nanmean(r)))
+        pred = res.get("predictions") if hasattr(res, "get") else None
+        if pred is None:
+            continue
+        pred = np.asarray(pred, dtype=np.float64)
+        for b, runs in enumerate(boot_idx):
+            rows = np.concatenate([np.flatnonzero(groups == g) for g in runs])
+            boot[b, k] = np.nanmean(_colwise_r(pred[rows], Y[rows]))
+        for q, sh in enumerate(shifts):
+            shifted = pred.copy()
+            for g, s in sh.items():
+                m = np.flatnonzero(groups == g)
+                shifted[m] = np.roll(pred[m], s, axis=0)
+            null[q, k] = np.nanmean(_colwise_r(shifted, Y))
+    ceiling_vox = spec.get("ceiling_voxels")
+    rows = _rows({**spec, "ceiling": (np.nan, float(np.nanmean(ceiling_vox)) if ceiling_vox is not None else np.nan)},
+                 np.asarray(scores), boot, null if np.isfinite(null).all() else None, metric="pearson_r",
+                 extra={"n_channels": Y.shape[1]})
+    if spec.get("return_voxels"):
+        rows[0]["_voxel_scores"] = np.stack(voxel)
+    return rows
+
+
+def _colwise_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (a * b).sum(0) / den, np.nan)
+
+
+UNITS = {"rsa": rsa_unit, "trsa": rsa_unit, "encoding": encoding_unit}
+
+
+def run_unit(spec: dict[str, Any]) -> list[dict]:
+    """Dispatch one unit (module-level so that Dask workers can import it)."""
+    return UNITS[spec["method"]](spec)

@@ -1,0 +1,474 @@
+"""``sweep``: every model x layer x subject x ROI x method, as one tidy table.
+
+Work is cut into units (model, subject, ROI, method), each scoring all layers of the model
+with paired bootstrap replicates. Units are independent: they run in this process, in a
+thread pool (``n_jobs``), or on a Dask cluster (``client``), and each unit's rows are
+cached on disk under a hash of its inputs so that an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .._utils import as_list, check_option, logger, progress_bar
+from ._inputs import BrainInput, ModelInput, array_hash, normalize_brains, normalize_models
+from ._methods import ENCODING_DEFAULTS, RSA_DEFAULTS, TRSA_DEFAULTS, calc_rdm, rdm_noise_ceiling, run_unit
+from ._table import tidy
+
+METHODS = ("encoding", "rsa", "trsa")
+_DEFAULTS = {"encoding": ENCODING_DEFAULTS, "rsa": RSA_DEFAULTS, "trsa": TRSA_DEFAULTS}
+_CACHE_VERSION = "1"
+
+
+def _options(methods: list[str], method_options: dict) -> dict[str, dict]:
+    unknown = [k for k in method_options if k not in METHODS]
+    if unknown:
+        raise TypeError(
+            f"sweep() got unexpected keyword argument(s) {unknown}; per-method options are passed as "
+            f"{', '.join(m + '={...}' for m in METHODS)}."
+        )
+    out = {}
+    for m in methods:
+        given = dict(method_options.get(m) or {})
+        if m != "encoding":  # encoding passes extra keys on to cross_validate_encoding
+            bad = [k for k in given if k not in _DEFAULTS[m]]
+            if bad:
+                raise ValueError(f"Unknown {m} option(s) {bad}; allowed: {sorted(_DEFAULTS[m])}.")
+        out[m] = {**_DEFAULTS[m], **given}
+    return out
+
+
+def _unit_seed(seed: int | None, uid: str) -> int:
+    base = 0 if seed is None else int(seed)
+    return int(np.random.SeedSequence([base, zlib.crc32(uid.encode())]).generate_state(1)[0])
+
+
+# --------------------------------------------------------------------------- brain-side preparation
+def _condition_patterns(entry: BrainInput, key: str, options: dict) -> tuple[np.ndarray, list]:
+    """(n_conditions, n_channels) condition-mean patterns of a data entry and their ids."""
+    bd = entry.data
+    if key not in bd.samples:
+        raise ValueError(
+            f"RSA needs the stimulus of every sample: the samples table has no {key!r} column "
+            f"(columns: {list(bd.samples.columns)}); pass stimulus_key= to name it."
+        )
+    keep = bd.samples[key].notna().to_numpy()
+    avg = bd.select(samples=keep).average_repetitions(by=key)
+    data = avg.data
+    if data.ndim == 3:
+        tw = options.get("time_window")
+        t = avg.times
+        mask = np.ones(len(t), bool) if tw is None else (t >= tw[0]) & (t <= tw[1])
+        data = data[..., mask].reshape(len(data), -1)
+    return np.asarray(data, dtype=float), list(avg.samples[key])
+
+
+def _split_halves(entry: BrainInput, key: str, options: dict) -> list[tuple[np.ndarray, list]]:
+    bd = entry.data
+    col = "run" if "run" in bd.samples and bd.samples["run"].nunique() > 1 else (
+        "repetition" if "repetition" in bd.samples and bd.samples["repetition"].nunique() > 1 else None)
+    if col is None:
+        return []
+    levels = list(pd.unique(bd.samples[col]))
+    halves = []
+    for part in (levels[0::2], levels[1::2]):
+        sub = BrainInput(entry.subject, entry.roi, "data",
+                         data=bd.select(samples=bd.samples[col].isin(part).to_numpy()))
+        halves.append(_condition_patterns(sub, key, options))
+    return halves
+
+
+def _common_items(model_items: list, brain_items: list, where: str) -> list:
+    have = {str(i) for i in model_items}
+    common = [i for i in brain_items if str(i) in have]
+    if len(common) < 3:
+        raise ValueError(
+            f"{where}: only {len(common)} stimuli are shared by the model ({len(model_items)} items, e.g. "
+            f"{list(model_items)[:3]}) and the brain data ({len(brain_items)}, e.g. {list(brain_items)[:3]}); "
+            "RSA needs at least 3. Check that the ids match (stimulus_key=)."
+        )
+    return common
+
+
+def _reindex(mat: np.ndarray, items: list, wanted: list) -> np.ndarray:
+    pos = {str(i): k for k, i in enumerate(items)}
+    idx = np.array([pos[str(w)] for w in wanted])
+    return mat[np.ix_(idx, idx)]
+
+
+class _RDMCache:
+    """Model layer RDMs per (model, condition set), computed once."""
+
+    def __init__(self) -> None:
+        self._store: dict = {}
+
+    def get(self, model: ModelInput, items: list, rdm_method: str) -> np.ndarray:
+        key = (model.name, rdm_method, tuple(map(str, items)))
+        if key not in self._store:
+            if model.kind == "rdms":
+                mats = [_reindex(model.arrays[lay], model.items, items) for lay in model.layers]
+            else:
+                pos = {str(i): k for k, i in enumerate(model.items)}
+                rows = np.array([pos[str(i)] for i in items])
+                mats = [calc_rdm(np.asarray(model.arrays[lay], dtype=float)[rows], rdm_method) for lay in model.layers]
+            self._store[key] = np.stack(mats)
+        return self._store[key]
+
+
+def _rsa_brain(entries: list[BrainInput], key: str, options: dict) -> dict:
+    """Per (subject, roi): the ROI RDM, its condition ids, and the ceiling of the ROI."""
+    out, by_roi = {}, {}
+    n_subjects = {}
+    for e in entries:
+        n_subjects[e.roi] = n_subjects.get(e.roi, 0) + 1
+    for e in entries:
+        if e.kind == "rdms":
+            mats, items = np.asarray(e.rdms, float), list(e.items)
+            out[(e.subject, e.roi)] = dict(rdm=np.nanmean(mats, axis=0), items=items, repeats=mats)
+        else:
+            pats, items = _condition_patterns(e, key, options)
+            rdm = calc_rdm(pats, options["rdm_method"])
+            reps, rdm_for_reps = [], None
+            # one subject: the ceiling comes from split halves of its runs
+            halves = _split_halves(e, key, options) if n_subjects[e.roi] == 1 else []
+            if len(halves) == 2:
+                common = [i for i in items if str(i) in {str(x) for x in halves[0][1]} & {str(x) for x in halves[1][1]}]
+                if len(common) >= 3:
+                    for pats_h, items_h in halves:
+                        pos = {str(i): k for k, i in enumerate(items_h)}
+                        reps.append(calc_rdm(pats_h[[pos[str(i)] for i in common]], options["rdm_method"]))
+                    reps = np.stack(reps)
+                    rdm_for_reps = common
+                else:
+                    reps = []
+            rdm_for_reps = rdm_for_reps if len(reps) else None
+            out[(e.subject, e.roi)] = dict(rdm=rdm, items=items,
+                                           repeats=reps if len(reps) else None,
+                                           repeat_items=rdm_for_reps)
+        by_roi.setdefault(e.roi, []).append((e.subject, out[(e.subject, e.roi)]))
+    return out
+
+
+def _rsa_ceiling(subjects: list[tuple[str, dict]], items: list, method: str, options: dict, trsa: bool) -> tuple:
+    """Noise ceiling over subjects (>= 2), else over the repeats / run halves of the one subject."""
+    from ._methods import topo_transform
+
+    if len(subjects) >= 2:
+        mats = np.stack([_reindex(d["rdm"], d["items"], items) for _, d in subjects])
+    else:
+        d = subjects[0][1]
+        reps = d.get("repeats")
+        if reps is None or len(reps) < 2:
+            return (np.nan, np.nan)
+        reps_items = d.get("repeat_items") or d["items"]
+        common = [i for i in items if str(i) in {str(x) for x in reps_items}]
+        if len(common) < 3:
+            return (np.nan, np.nan)
+        mats = np.stack([_reindex(r, reps_items, common) for r in reps])
+    if trsa:
+        mats = topo_transform(mats, options)
+    return rdm_noise_ceiling(mats, method)
+
+
+# --------------------------------------------------------------------------- encoding preparation
+def _design(model: ModelInput, layer: str, bd: Any, key: str, options: dict) -> np.ndarray:
+    """(n_samples, n_features) design of one layer for the brain samples."""
+    X = np.asarray(model.arrays[layer], dtype=float)
+    if key not in bd.samples:
+        raise ValueError(
+            f"Encoding needs the stimulus of every sample: the samples table has no {key!r} column "
+            f"(columns: {list(bd.samples.columns)}); pass stimulus_key=."
+        )
+    pos = {str(i): k for k, i in enumerate(model.items)}
+    ids = bd.samples[key].astype(object).where(bd.samples[key].notna(), None).tolist()
+    rows = np.array([pos.get(str(i), -1) if i is not None else -1 for i in ids])
+    if (rows < 0).all():
+        raise ValueError(
+            f"No sample's {key!r} ({pd.unique(pd.Series(ids, dtype=object))[:5].tolist()}...) is an item of model "
+            f"{model.name!r} ({model.items[:5]}...); check stimulus_key= and the ids."
+        )
+    design = np.full((len(rows), X.shape[1]), float(options.get("fill_missing", 0.0)))
+    design[rows >= 0] = X[rows[rows >= 0]]
+    delays = options.get("delays")
+    if delays:
+        from ..features import make_delays
+
+        groups = bd.samples["run"].to_numpy() if "run" in bd.samples else None
+        design = np.asarray(make_delays(design, delays, groups=groups), dtype=float)
+    return design
+
+
+def _encoding_ceiling(bd: Any, by: str | None) -> np.ndarray | None:
+    if by is None or by not in bd.samples:
+        return None
+    from ..stats import noise_ceiling
+
+    keep = bd.samples[by].notna().to_numpy()
+    nc = noise_ceiling(bd.select(samples=keep), by=by)
+    return np.asarray(getattr(nc, "ceiling", nc), dtype=float).reshape(-1)
+
+
+# --------------------------------------------------------------------------- cache
+def _unit_key(spec_meta: dict) -> str:
+    blob = json.dumps(spec_meta, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _cache_read(cache_dir: Path | None, key: str) -> list[dict] | None:
+    if cache_dir is None:
+        return None
+    path = cache_dir / f"{key}.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())["rows"]
+    except (ValueError, KeyError):
+        logger.warning("ignoring unreadable cache file %s", path)
+        return None
+
+
+def _cache_write(cache_dir: Path | None, key: str, rows: list[dict]) -> None:
+    if cache_dir is None:
+        return
+    clean = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()
+              if not k.startswith("_")} for r in rows]
+    tmp = cache_dir / f".{key}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"version": _CACHE_VERSION, "rows": clean}, default=_json_default))
+    os.replace(tmp, cache_dir / f"{key}.json")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# --------------------------------------------------------------------------- the sweep
+def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None, subjects: Any = None,
+          layers: Any = None, stimuli: Any = None, stimulus_key: str = "stimulus_id", client: Any = None,
+          n_jobs: int = 1, cache_dir: Any = None, n_boot: int = 200, n_perm: int = 200, ci: float = 0.95,
+          seed: int | None = 0, progress: bool = True, return_voxel_scores: bool = False,
+          **method_options: Any) -> pd.DataFrame:
+    """Score every model x layer against every subject x ROI with every method: one tidy table.
+
+    Parameters
+    ----------
+    features : Features, rsatoolbox RDMs, FeatureExtractor, or dict model name -> one of those
+        Layerwise features (``(n_items, n_features)`` per layer), precomputed layer RDMs
+        (one RDM per layer, named by the ``layer`` descriptor), or an extractor whose
+        features are extracted once from ``stimuli`` and reused by every method.
+    brain : BrainData, dict subject -> BrainData, RDMs, or dict ROI -> RDMs
+        Recordings with a ``stimulus_key`` sample column (and a ``roi`` channel column for
+        several ROIs), or precomputed brain RDMs (descriptors ``subject`` and ``roi``;
+        several RDMs of one subject, e.g. sessions, are averaged and give the ceiling).
+    methods : sequence of {"encoding", "rsa", "trsa"}
+    rois : None, list of str, or dict name -> channel mask / {column: values}
+        None: every value of the ``roi`` channel column (or all channels as ``"all"``).
+    subjects : list of str, optional
+        Keep only these subjects.
+    layers : list of str or dict model -> list, optional
+        Keep only these layers (default all, in model order).
+    stimuli : Stimuli, optional
+        Needed when ``features`` holds FeatureExtractors.
+    stimulus_key : str
+        Sample column that names the stimulus of each sample (matched to feature items /
+        RDM ``stimulus_id`` pattern descriptors).
+    client : dask.distributed.Client, optional
+        Spread the units over a Dask cluster (``client.submit``); default runs locally.
+    n_jobs : int
+        Local threads (when ``client`` is None).
+    cache_dir : path, optional
+        Each unit's rows are stored as JSON under a hash of its inputs and options; a
+        re-run (e.g. after an interruption) reads them instead of recomputing.
+    n_boot : int
+        Bootstrap replicates for the CIs and ``p_best`` (RSA: stimuli resampled; encoding:
+        runs resampled), the same replicates for every layer of a unit.
+    n_perm : int
+        Permutations for the p-values (RSA: condition labels; encoding: circular shifts of
+        the out-of-fold predictions within runs). ``p`` is one-sided (score > chance).
+    ci : float
+        Width of the bootstrap intervals.
+    seed : int or None
+        Every unit derives its own seed from ``seed`` and its identity, so local and Dask
+        runs give the same table.
+    progress : bool
+        Show a progress bar over units.
+    return_voxel_scores : bool
+        Encoding only: keep the per-channel scores in ``table.attrs["voxel_scores"]``,
+        a dict ``"model|subject|roi" -> array (n_layers, n_channels)``.
+    encoding, rsa, trsa : dict, optional
+        Options of each method: ``rsa={"rdm_method": "correlation", "compare": "corr",
+        "time_window": None}``, ``trsa={... "lower": 0.0, "upper": 0.5}``,
+        ``encoding={"alphas": ..., "outer_cv": "run", "delays": None, "ceiling_by": None,
+        ...}`` (other keys go to :func:`brainalign.encoding.cross_validate_encoding`).
+
+    Returns
+    -------
+    DataFrame
+        :data:`RESULT_COLUMNS`, then ``ceiling_low`` (RSA lower ceiling bound), ``p_best``
+        (bootstrap probability that the layer is the model's best for this subject, ROI and
+        method) and sizes. ``normalized_score = score / ceiling``. ``table.attrs`` holds
+        ``timings`` and ``n_cached``.
+
+    Examples
+    --------
+    >>> table = sweep({"alexnet": alexnet_rdms}, {"hIT": hit_rdms}, methods=["rsa"])  # doctest: +SKIP
+    >>> assign_layers(table)  # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    methods = [check_option("methods", m, METHODS) for m in as_list(methods)]
+    if not methods:
+        raise ValueError(f"methods is empty; choose from {list(METHODS)}.")
+    options = _options(methods, method_options)
+    for name, val in (("n_boot", n_boot), ("n_perm", n_perm)):
+        if not isinstance(val, (int, np.integer)) or val < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {val!r}.")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be between 0 and 1, got {ci}.")
+    if client is not None and not hasattr(client, "submit"):
+        raise TypeError(f"client must be a dask.distributed.Client (with .submit), got {type(client).__name__}.")
+    models = normalize_models(features, stimuli=stimuli, layers=layers, progress=progress)
+    entries = normalize_brains(brain, subjects=subjects, rois=rois)
+    if not entries:
+        raise ValueError("No subject x ROI left to score after the subjects= / rois= selection.")
+    cache = Path(cache_dir) if cache_dir is not None else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    common = dict(n_boot=int(n_boot), n_perm=int(n_perm), ci=float(ci))
+    specs: list[tuple[str, Any]] = []  # (cache key, spec or callable building it)
+    t_prep = time.perf_counter()
+    for method in methods:
+        opts = options[method]
+        if method in ("rsa", "trsa"):
+            specs.extend(_rsa_specs(method, opts, models, entries, stimulus_key, seed, common))
+        else:
+            specs.extend(_encoding_specs(opts, models, entries, stimulus_key, seed, common, return_voxel_scores))
+    prep_s = time.perf_counter() - t_prep
+    rows, voxel_scores, n_cached = _execute(specs, cache, client=client, n_jobs=n_jobs, progress=progress)
+    table = tidy(rows)
+    table.attrs["timings"] = {"prepare_s": prep_s, "total_s": time.perf_counter() - t0}
+    table.attrs["n_units"] = len(specs)
+    table.attrs["n_cached"] = n_cached
+    if return_voxel_scores:
+        table.attrs["voxel_scores"] = voxel_scores
+    return table
+
+
+def _meta(spec: dict, digests: dict) -> dict:
+    keep = {k: v for k, v in spec.items() if k in ("method", "model", "layers", "subject", "roi", "options",
+                                                   "n_boot", "n_perm", "ci", "seed", "return_voxels")}
+    return {**keep, **digests, "version": _CACHE_VERSION}
+
+
+def _rsa_specs(method, opts, models, entries, key, seed, common):
+    if any(e.kind == "data" and e.data.data.ndim == 3 for e in entries) and opts.get("time_window") is None:
+        logger.info("epoched data: RSA patterns concatenate all time points (set time_window=(tmin, tmax))")
+    brains = _rsa_brain(entries, key, opts)
+    rdm_cache = _RDMCache()
+    by_roi: dict[str, list] = {}
+    for (subj, roi), d in brains.items():
+        by_roi.setdefault(roi, []).append((subj, d))
+    out = []
+    for model in models:
+        for roi, subs in by_roi.items():
+            items = subs[0][1]["items"]
+            for _, d in subs[1:]:
+                items = [i for i in items if str(i) in {str(x) for x in d["items"]}]
+            items = _common_items(model.items, items, f"model {model.name!r}, ROI {roi!r}")
+            layer_rdms = rdm_cache.get(model, items, opts["rdm_method"])
+            ceiling = _rsa_ceiling(subs, items, opts["compare"], opts, method == "trsa")
+            for subj, d in subs:
+                uid = f"{method}|{model.name}|{subj}|{roi}"
+                spec = dict(method=method, model=model.name, layers=model.layers,
+                            depths=[model.depths[lay] for lay in model.layers], subject=subj, roi=roi,
+                            options=opts, seed=_unit_seed(seed, uid), ceiling=ceiling,
+                            layer_rdms=layer_rdms, brain_rdm=_reindex(d["rdm"], d["items"], items), **common)
+                digests = {"layers_hash": array_hash(layer_rdms), "brain_hash": array_hash(spec["brain_rdm"]),
+                           "ceiling": [float(c) for c in ceiling]}
+                out.append((_unit_key(_meta(spec, digests)), spec))
+    return out
+
+
+def _encoding_specs(opts, models, entries, key, seed, common, return_voxels):
+    out = []
+    for e in entries:
+        if e.kind != "data":
+            raise ValueError(
+                f"Encoding needs recordings (BrainData), but subject {e.subject!r} ROI {e.roi!r} is given as RDMs; "
+                "use methods=('rsa', 'trsa') for RDM inputs."
+            )
+        bd = e.data
+        if bd.data.ndim != 2:
+            raise ValueError("Encoding in sweep() needs (n_samples, n_channels) data; use encoding.TRF for epochs.")
+        groups = bd.samples["run"].to_numpy() if "run" in bd.samples else np.zeros(bd.n_samples, int)
+        ceiling_vox = _encoding_ceiling(bd, opts.get("ceiling_by"))
+        brain_digest = e.digest()
+        for model in models:
+            if model.kind != "features":
+                raise ValueError(f"Encoding needs feature arrays; model {model.name!r} is given as RDMs.")
+            uid = f"encoding|{model.name}|{e.subject}|{e.roi}"
+            X = [_design(model, lay, bd, key, opts) for lay in model.layers]
+            spec = dict(method="encoding", model=model.name, layers=model.layers,
+                        depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
+                        options=opts, seed=_unit_seed(seed, uid), X=X, Y=np.asarray(bd.data), brain=bd,
+                        groups=groups, ceiling_voxels=ceiling_vox, return_voxels=return_voxels, **common)
+            digests = {"features": [model.layer_hash(lay) for lay in model.layers], "brain_hash": brain_digest}
+            out.append((_unit_key(_meta(spec, digests)), spec))
+    return out
+
+
+def _execute(specs, cache, *, client, n_jobs, progress):
+    rows: list[dict] = []
+    voxel_scores: dict = {}
+    todo = []
+    n_cached = 0
+    for key, spec in specs:
+        hit = None if spec.get("return_voxels") else _cache_read(cache, key)
+        if hit is not None:
+            rows.extend(hit)
+            n_cached += 1
+        else:
+            todo.append((key, spec))
+    if n_cached:
+        logger.info("sweep: %d of %d units read from the cache", n_cached, len(specs))
+
+    def collect(key, spec, result):
+        for r in result:
+            vs = r.pop("_voxel_scores", None)
+            if vs is not None:
+                voxel_scores[f"{spec['model']}|{spec['subject']}|{spec['roi']}"] = vs
+        _cache_write(cache, key, result)
+        rows.extend(result)
+
+    if client is not None and todo:
+        from distributed import as_completed
+
+        futures = {client.submit(run_unit, spec, pure=False): (key, spec) for key, spec in todo}
+        for fut in progress_bar(as_completed(futures), progress=progress, total=len(futures), desc="sweep (dask)"):
+            key, spec = futures[fut]
+            collect(key, spec, fut.result())
+    elif n_jobs is not None and n_jobs != 1 and len(todo) > 1:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        workers = os.cpu_count() if n_jobs == -1 else int(n_jobs)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futs = {pool.submit(run_unit, spec): (key, spec) for key, spec in todo}
+            for fut in progress_bar(as_completed(futs), progress=progress, total=len(futs), desc="sweep"):
+                key, spec = futs[fut]
+                collect(key, spec, fut.result())
+    else:
+        for key, spec in progress_bar(todo, progress=progress, total=len(todo), desc="sweep"):
+            collect(key, spec, run_unit(spec))
+    order = {(s["method"], s["model"], s["subject"], s["roi"]): i for i, (_, s) in enumerate(specs)}
+    rows.sort(key=lambda r: (order.get((r["method"], r["model"], str(r["subject"]), str(r["roi"])), 0),
+                             r["layer_index"]))
+    return rows, voxel_scores, n_cached

@@ -1,0 +1,265 @@
+"""The tidy results table and what is read off it: best layer per ROI, preferred depth."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .._utils import as_list, check_option
+
+#: Columns of the tidy table returned by :func:`brainalign.alignment.sweep`, in order.
+#: ``ceiling_low`` (lower noise-ceiling bound, RSA) and ``p_best`` (bootstrap probability
+#: that the row's layer is the best of its model for this subject/ROI/method) follow them.
+RESULT_COLUMNS = [
+    "model", "layer", "layer_index", "layer_depth", "subject", "roi", "method", "metric",
+    "score", "ceiling", "normalized_score", "ci_low", "ci_high", "p",
+]
+EXTRA_COLUMNS = ["ceiling_low", "p_best", "n_conditions", "n_channels"]
+
+
+def tidy(rows: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
+    """Rows -> DataFrame with RESULT_COLUMNS first (missing ones as NaN), then the extras."""
+    df = pd.DataFrame(list(rows) if not isinstance(rows, pd.DataFrame) else rows)
+    for col in RESULT_COLUMNS:
+        if col not in df:
+            df[col] = np.nan
+    extras = [c for c in df.columns if c not in RESULT_COLUMNS]
+    order = RESULT_COLUMNS + [c for c in EXTRA_COLUMNS if c in extras] + [c for c in extras if c not in EXTRA_COLUMNS]
+    return df[order].reset_index(drop=True)
+
+
+def _check_results(results: Any, needed: Sequence[str], what: str) -> pd.DataFrame:
+    if not isinstance(results, pd.DataFrame):
+        raise TypeError(f"{what} needs the DataFrame returned by sweep(), got {type(results).__name__}.")
+    missing = [c for c in needed if c not in results.columns]
+    if missing:
+        raise ValueError(f"{what} needs the columns {missing}; the table has {list(results.columns)}.")
+    if results.empty:
+        raise ValueError(f"{what} got an empty results table.")
+    return results
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: Sequence[float]) -> list[float]:
+    order = np.argsort(values)
+    v, w = values[order], weights[order]
+    cw = np.cumsum(w) / w.sum()
+    return [float(v[min(np.searchsorted(cw, q - 1e-12), len(v) - 1)]) for q in qs]
+
+
+def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subject", "roi", "method"),
+                  score: str = "score", n_boot: int = 1000, ci: float = 0.95, seed: int | None = 0) -> pd.DataFrame:
+    """The best layer for every ROI, with bootstrap uncertainty on which layer it is.
+
+    Within each group of ``by`` the candidates are the table's (model, layer) rows; the
+    best is the one with the highest ``score``. Its uncertainty is the distribution of the
+    best layer over bootstrap replicates:
+
+    * per subject, the ``p_best`` column written by :func:`sweep` (the replicates
+      resample stimuli, paired across layers); when it is missing, or when ``by`` mixes
+      models, scores are drawn from normals matched to each row's CI;
+    * across subjects (rows with ``subject="all"``, added when ``"subject"`` is in ``by``
+      and there are several subjects), subjects are resampled with replacement and the
+      subject-mean score's argmax is taken.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The tidy table of :func:`sweep`.
+    by : sequence of str
+        Columns that define a group; leave out ``"model"`` to pick the best (model, layer)
+        pair across models.
+    score : {"score", "normalized_score"}
+    n_boot : int
+        Bootstrap replicates (subject resampling and the normal-draw fallback).
+    ci : float
+        Width of the interval on the best layer's depth.
+    seed : int or None
+
+    Returns
+    -------
+    DataFrame
+        One row per group: the ``by`` columns, ``best_model`` (when ``model`` is not in
+        ``by``), ``best_layer``, ``best_layer_index``, ``best_layer_depth``, ``score``,
+        ``normalized_score``, ``ci_low``, ``ci_high``, ``p``, ``p_best`` (probability that the
+        best layer is best), ``depth_ci_low``, ``depth_ci_high``, ``preferred_depth``,
+        ``n_subjects``.
+
+    Examples
+    --------
+    >>> best = assign_layers(table)  # doctest: +SKIP
+    >>> best[["roi", "best_layer", "p_best"]]  # doctest: +SKIP
+    """
+    df = _check_results(results, ["model", "layer", "layer_depth", "roi", "score"], "assign_layers")
+    check_option("score", score, ["score", "normalized_score"])
+    by = as_list(by)
+    for col in by:
+        if col not in df:
+            raise ValueError(f"Cannot group by {col!r}: not a column of the table ({list(df.columns)}).")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be between 0 and 1, got {ci}.")
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot}.")
+    rng = np.random.default_rng(seed)
+    alpha = (1 - ci) / 2
+    df = df.copy()
+    if "subject" not in df:
+        df["subject"] = "all"
+    df["subject"] = df["subject"].astype(object).where(df["subject"].notna(), "all")
+    out = [_assign_group(dict(zip(by, key if isinstance(key, tuple) else (key,))), g, by, score, n_boot, alpha, rng)
+           for key, g in df.groupby(by, sort=False, dropna=False)]
+    if "subject" in by and df["subject"].nunique() > 1:
+        by_all = [c for c in by if c != "subject"]
+        groups = df.groupby(by_all, sort=False, dropna=False) if by_all else [((), df)]
+        for key, g in groups:
+            keyd = dict(zip(by_all, key if isinstance(key, tuple) else (key,)))
+            keyd["subject"] = "all"
+            out.append(_assign_across_subjects(keyd, g, score, n_boot, alpha, rng))
+    return pd.DataFrame(out)
+
+
+def _candidates(g: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in ("model", "layer") if c in g]
+    agg = {c: (c, "mean") for c in ("score", "normalized_score", "ci_low", "ci_high", "p", "p_best",
+                                   "layer_depth", "layer_index") if c in g}
+    return g.groupby(keys, sort=False).agg(**agg).reset_index()
+
+
+def _assign_group(key: dict, g: pd.DataFrame, by: list[str], score: str, n_boot: int, alpha: float,
+                  rng: np.random.Generator) -> dict:
+    cand = _candidates(g)
+    vals = cand[score].to_numpy(float)
+    best = int(np.nanargmax(vals)) if np.isfinite(vals).any() else 0
+    depths = cand["layer_depth"].to_numpy(float)
+    single_model = "model" in by or cand["model"].nunique() == 1
+    if single_model and "p_best" in cand and cand["p_best"].notna().all() and cand["p_best"].sum() > 0:
+        probs = cand["p_best"].to_numpy(float)
+    else:
+        probs = _normal_draw_probs(cand, score, n_boot, rng)
+    row = _summary(key, cand, best, probs, depths, alpha, by)
+    row["n_subjects"] = int(g["subject"].nunique())
+    return row
+
+
+def _normal_draw_probs(cand: pd.DataFrame, score: str, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    vals = cand[score].to_numpy(float)
+    if {"ci_low", "ci_high"} <= set(cand.columns) and cand["ci_low"].notna().all():
+        se = (cand["ci_high"].to_numpy(float) - cand["ci_low"].to_numpy(float)) / (2 * 1.959964)
+        if score == "normalized_score":
+            scale = np.where(cand["score"].to_numpy(float) != 0, vals / cand["score"].to_numpy(float), 1.0)
+            se = se * np.abs(scale)
+    else:
+        se = np.zeros_like(vals)
+    draws = vals[None] + rng.standard_normal((n_boot, len(vals))) * np.nan_to_num(se)[None]
+    draws = np.where(np.isfinite(draws), draws, -np.inf)
+    return np.bincount(draws.argmax(axis=1), minlength=len(vals)) / n_boot
+
+
+def _summary(key: dict, cand: pd.DataFrame, best: int, probs: np.ndarray, depths: np.ndarray, alpha: float,
+             by: list[str]) -> dict:
+    b = cand.iloc[best]
+    row = dict(key)
+    if "model" not in by:
+        row["best_model"] = b["model"]
+    row.update(best_layer=b["layer"], best_layer_index=b.get("layer_index", np.nan),
+               best_layer_depth=float(b["layer_depth"]))
+    for c in ("score", "normalized_score", "ci_low", "ci_high", "p"):
+        row[c] = float(b[c]) if c in b else np.nan
+    row["p_best"] = float(probs[best])
+    lo, hi = _weighted_quantiles(depths, probs, [alpha, 1 - alpha]) if probs.sum() > 0 else (np.nan, np.nan)
+    row["depth_ci_low"], row["depth_ci_high"] = lo, hi
+    row["preferred_depth"] = _pref_depth(cand["score"].to_numpy(float), depths)
+    return row
+
+
+def _assign_across_subjects(key: dict, g: pd.DataFrame, score: str, n_boot: int, alpha: float,
+                            rng: np.random.Generator) -> dict:
+    keys = [c for c in ("model", "layer") if c in g]
+    piv = g.pivot_table(index="subject", columns=keys, values=score, aggfunc="mean", sort=False)
+    cand = _candidates(g)
+    cand_index = pd.MultiIndex.from_frame(cand[keys]) if len(keys) > 1 else pd.Index(cand[keys[0]])
+    piv = piv.reindex(columns=cand_index)
+    mat = piv.to_numpy(float)  # (n_subjects, n_candidates)
+    mean = np.nanmean(mat, axis=0)
+    best = int(np.nanargmax(mean))
+    n_sub = mat.shape[0]
+    idx = rng.integers(0, n_sub, size=(n_boot, n_sub))
+    boot = np.nanmean(mat[idx], axis=1)  # (n_boot, n_candidates)
+    boot = np.where(np.isfinite(boot), boot, -np.inf)
+    probs = np.bincount(boot.argmax(axis=1), minlength=mat.shape[1]) / n_boot
+    cand = cand.copy()
+    cand[score] = mean
+    by = [c for c in key if c != "subject"] + ["subject"]
+    row = _summary(key, cand, best, probs, cand["layer_depth"].to_numpy(float), alpha, by)
+    # across subjects the CI of the best layer's score is the subject bootstrap of its mean
+    row["ci_low"], row["ci_high"] = (float(np.quantile(boot[:, best], alpha)), float(np.quantile(boot[:, best], 1 - alpha)))
+    row["n_subjects"] = int(n_sub)
+    return row
+
+
+def _pref_depth(scores: np.ndarray, depths: np.ndarray) -> float:
+    w = np.clip(np.nan_to_num(scores, nan=0.0), 0, None)
+    if w.sum() <= 0:
+        return float("nan")
+    return float((w * depths).sum() / w.sum())
+
+
+def preferred_depth(results: pd.DataFrame, *, by: Sequence[str] = ("model", "roi", "method"),
+                    score: str = "score", n_boot: int = 1000, ci: float = 0.95, seed: int | None = 0) -> pd.DataFrame:
+    """Score-weighted mean layer depth, per subject and across subjects.
+
+    ``preferred_depth = sum_l max(score_l, 0) * depth_l / sum_l max(score_l, 0)``: 0 when
+    only the first layer explains the region, 1 when only the last does. Negative scores
+    count as 0.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The tidy table of :func:`sweep`.
+    by : sequence of str
+        Grouping columns besides ``subject``.
+    score : {"score", "normalized_score"}
+    n_boot, ci, seed
+        Bootstrap over subjects for the across-subject interval (rows ``subject="all"``).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``by`` + ``subject``, ``preferred_depth``, ``ci_low``, ``ci_high``
+        (across subjects only) and ``n_subjects``.
+
+    Examples
+    --------
+    >>> preferred_depth(table)  # doctest: +SKIP
+    """
+    df = _check_results(results, ["layer_depth", "score"], "preferred_depth")
+    check_option("score", score, ["score", "normalized_score"])
+    by = [c for c in as_list(by) if c != "subject"]
+    for col in by:
+        if col not in df:
+            raise ValueError(f"Cannot group by {col!r}: not a column of the table ({list(df.columns)}).")
+    df = df.copy()
+    if "subject" not in df:
+        df["subject"] = "all"
+    rng = np.random.default_rng(seed)
+    alpha = (1 - ci) / 2
+    rows = []
+    per_subject = (df.groupby(by + ["subject"], sort=False, dropna=False)
+                     .apply(lambda g: _pref_depth(g[score].to_numpy(float), g["layer_depth"].to_numpy(float)),
+                            include_groups=False)
+                     .rename("preferred_depth").reset_index())
+    for _, r in per_subject.iterrows():
+        rows.append({**r.to_dict(), "ci_low": np.nan, "ci_high": np.nan, "n_subjects": 1})
+    if per_subject["subject"].nunique() > 1:
+        groups = per_subject.groupby(by, sort=False, dropna=False) if by else [((), per_subject)]
+        for key, g in groups:
+            vals = g["preferred_depth"].dropna().to_numpy(float)
+            keyd = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+            if len(vals) == 0:
+                continue
+            boot = vals[rng.integers(0, len(vals), size=(int(n_boot), len(vals)))].mean(axis=1)
+            rows.append({**keyd, "subject": "all", "preferred_depth": float(vals.mean()),
+                         "ci_low": float(np.quantile(boot, alpha)), "ci_high": float(np.quantile(boot, 1 - alpha)),
+                         "n_subjects": len(vals)})
+    return pd.DataFrame(rows)

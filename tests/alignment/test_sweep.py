@@ -1,0 +1,136 @@
+"""alignment.sweep: ground truth recovery, caching/resume, Dask = local, input errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainalign.alignment import RESULT_COLUMNS, assign_layers, preferred_depth, sweep
+
+
+def test_rsa_sweep_recovers_generating_layer(toy_features, toy_brains):
+    table = sweep(toy_features, toy_brains, methods=["rsa"], n_boot=50, n_perm=50, progress=False)
+    assert list(table.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert len(table) == 5 * 3 * 3  # layers x subjects x ROIs
+    best = assign_layers(table, n_boot=200)
+    truth = {"early": "l0", "mid": "l2", "late": "l4"}
+    for _, row in best.iterrows():
+        assert row["best_layer"] == truth[row["roi"]], row.to_dict()
+    across = best[best["subject"] == "all"].set_index("roi")
+    assert across.loc["late", "p_best"] > 0.9
+    # the ceiling is above every score and normalized = score / ceiling
+    assert (table["ceiling"] >= table["score"]).all()
+    np.testing.assert_allclose(table["normalized_score"], table["score"] / table["ceiling"])
+    assert ((table["ci_low"] <= table["score"]) & (table["score"] <= table["ci_high"])).all()
+    assert (table.loc[table["layer"] == table["roi"].map(truth), "p"] < 0.05).all()
+    pref = preferred_depth(table).query("subject == 'all'").set_index("roi")["preferred_depth"]
+    assert pref["early"] < pref["mid"] < pref["late"]
+
+
+def test_rsa_scores_match_rsatoolbox(toy_features, toy_brains):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    bd = toy_brains["sub-0"].select(roi="mid")
+    table = sweep(toy_features, bd, methods=["rsa"], n_boot=0, n_perm=0, progress=False)
+    avg = bd.average_repetitions("stimulus_id")
+    ds_b = rsatoolbox.data.Dataset(avg.data)
+    rdm_b = rsatoolbox.rdm.calc_rdm(ds_b, method="correlation")
+    for lay in toy_features.layer_names:
+        rdm_m = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(toy_features[lay]), method="correlation")
+        ref = rsatoolbox.rdm.compare(rdm_m, rdm_b, method="corr")[0, 0]
+        got = table.loc[table["layer"] == lay, "score"].item()
+        assert got == pytest.approx(ref, abs=1e-6)
+
+
+def test_precomputed_rdms_and_single_subject_ceiling(toy_features, toy_brains):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    from brainalign.rsa import calc_rdm
+
+    model = rsatoolbox.rdm.concat([calc_rdm(toy_features[lay], method="correlation") for lay in toy_features])
+    model.rdm_descriptors["layer"] = np.array(toy_features.layer_names)
+    model.pattern_descriptors["stimulus_id"] = np.array(toy_features.items)
+    bd = toy_brains["sub-1"].select(roi="late")
+    sessions = []
+    for rep in range(4):
+        sub = bd.select(repetition=rep)
+        r = calc_rdm(sub.data, method="correlation")
+        sessions.append(r.get_matrices()[0])
+    brain = rsatoolbox.rdm.RDMs(np.stack(sessions), rdm_descriptors={"subject": ["m1"] * 4},
+                                pattern_descriptors={"stimulus_id": np.array(bd.samples["stimulus_id"][:48])})
+    table = sweep({"toy": model}, {"IT": brain}, methods=["rsa"], n_boot=20, n_perm=20, progress=False)
+    assert set(table["roi"]) == {"IT"} and set(table["subject"]) == {"m1"}
+    assert table["ceiling"].notna().all() and (table["ceiling_low"] <= table["ceiling"]).all()
+    assert assign_layers(table)["best_layer"].item() == "l4"
+
+
+def test_cache_resumes_interrupted_sweep(toy_features, toy_brains, tmp_path, monkeypatch):
+    from brainalign.alignment import _sweep
+
+    real = _sweep.run_unit
+    calls = {"n": 0}
+
+    def flaky(spec):
+        calls["n"] += 1
+        if calls["n"] > 4:
+            raise KeyboardInterrupt("simulated interruption")
+        return real(spec)
+
+    monkeypatch.setattr(_sweep, "run_unit", flaky)
+    kw = dict(methods=["rsa"], n_boot=10, n_perm=10, progress=False, cache_dir=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(toy_features, toy_brains, **kw)
+    assert len(list(tmp_path.glob("*.json"))) == 4
+    monkeypatch.setattr(_sweep, "run_unit", real)
+    resumed = sweep(toy_features, toy_brains, **kw)
+    assert resumed.attrs["n_cached"] == 4 and resumed.attrs["n_units"] == 9
+    fresh = sweep(toy_features, toy_brains, **{**kw, "cache_dir": None})
+    pd.testing.assert_frame_equal(resumed, fresh)
+    # changing an option changes the key: nothing is read from the cache
+    other = sweep(toy_features, toy_brains, **{**kw, "rsa": {"compare": "spearman"}})
+    assert other.attrs["n_cached"] == 0
+
+
+def test_threads_equal_serial(toy_features, toy_brains):
+    kw = dict(methods=["rsa"], n_boot=10, n_perm=10, progress=False)
+    pd.testing.assert_frame_equal(sweep(toy_features, toy_brains, n_jobs=2, **kw), sweep(toy_features, toy_brains, **kw))
+
+
+@pytest.mark.slow
+def test_dask_localcluster_equals_local(toy_features, toy_brains):
+    distributed = pytest.importorskip("distributed")
+    kw = dict(methods=["rsa"], n_boot=10, n_perm=10, progress=False)
+    local = sweep(toy_features, toy_brains, **kw)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        remote = sweep(toy_features, toy_brains, client=client, **kw)
+    pd.testing.assert_frame_equal(remote, local)
+
+
+def test_errors(toy_features, toy_brains):
+    with pytest.raises(ValueError, match="Allowed values are 'encoding', 'rsa', 'trsa'"):
+        sweep(toy_features, toy_brains, methods=["rsaa"], progress=False)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        sweep(toy_features, toy_brains, methods=["rsa"], rsa_options={}, progress=False)
+    with pytest.raises(ValueError, match="Unknown rsa option"):
+        sweep(toy_features, toy_brains, methods=["rsa"], rsa={"comapre": "corr"}, progress=False)
+    with pytest.raises(KeyError, match="Unknown ROI 'lat'"):
+        sweep(toy_features, toy_brains, methods=["rsa"], rois=["lat"], progress=False)
+    with pytest.raises(KeyError, match="Unknown subject"):
+        sweep(toy_features, toy_brains, methods=["rsa"], subjects=["sub-9"], progress=False)
+    with pytest.raises(TypeError, match="features must be"):
+        sweep(np.zeros((3, 3)), toy_brains, methods=["rsa"], progress=False)
+    with pytest.raises(TypeError, match="brain must be"):
+        sweep(toy_features, np.zeros((3, 3)), methods=["rsa"], progress=False)
+    with pytest.raises(ValueError, match="no 'nope' column"):
+        sweep(toy_features, toy_brains, methods=["rsa"], stimulus_key="nope", progress=False)
+    with pytest.raises(ValueError, match="pass stimuli="):
+        class Extractor:
+            def extract(self, stimuli):
+                raise AssertionError
+        sweep({"m": Extractor()}, toy_brains, methods=["rsa"], progress=False)
+    with pytest.raises(KeyError, match="layer of model"):
+        sweep(toy_features, toy_brains, methods=["rsa"], layers=["l9"], progress=False)
+    with pytest.raises(ValueError, match="n_boot must be"):
+        sweep(toy_features, toy_brains, methods=["rsa"], n_boot=-1, progress=False)
+    with pytest.raises(TypeError, match="dask.distributed.Client"):
+        sweep(toy_features, toy_brains, methods=["rsa"], client=object(), progress=False)
