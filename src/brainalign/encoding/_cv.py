@@ -1,0 +1,187 @@
+"""Run-aware cross-validation: fold checks and outer leave-runs-out encoding CV."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._backend import to_numpy
+from .._utils import Bunch, progress_bar
+
+__all__ = ["check_cv", "cross_validate_encoding"]
+
+
+def check_cv(cv: Any, n_samples: int, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Turn ``cv`` into a list of (train, validation) index pairs, checked.
+
+    Parameters
+    ----------
+    cv : int, "run" / "loro", scikit-learn splitter, or iterable of (train, test)
+        An int gives ``KFold(cv)`` (contiguous blocks, no shuffling: time series stay whole)
+        or, with ``groups``, ``GroupKFold(cv)`` (whole runs left out). ``"run"`` leaves one
+        group (run) out at a time and needs ``groups``.
+    n_samples : int
+    groups : array of shape (n_samples,), optional
+        Run (or session) label of every sample.
+
+    Returns
+    -------
+    list of (train_indices, validation_indices)
+
+    Examples
+    --------
+    >>> [len(v) for _, v in check_cv(2, 6)]
+    [3, 3]
+    """
+    from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut
+
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n_samples,):
+            raise ValueError(f"groups has shape {groups.shape} but there are {n_samples} samples; give one label per sample.")
+    n_groups = len(np.unique(groups)) if groups is not None else None
+    if isinstance(cv, str):
+        if cv not in ("run", "loro"):
+            raise ValueError(f"Invalid value for the 'cv' parameter: {cv!r}. Allowed strings are 'run' and 'loro'; "
+                             "or give an int, a scikit-learn splitter or a list of (train, test) pairs.")
+        if groups is None:
+            raise ValueError("cv='run' leaves one run out at a time and needs groups (one run label per sample).")
+        if n_groups < 2:
+            raise ValueError(f"cv='run' needs at least 2 runs; groups has {n_groups}.")
+        splits = list(LeaveOneGroupOut().split(np.zeros(n_samples), groups=groups))
+    elif isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        if cv < 2:
+            raise ValueError(f"cv must be at least 2 folds, got {cv}.")
+        if groups is not None:
+            if n_groups < cv:
+                raise ValueError(f"Fewer groups than folds: {n_groups} distinct groups (runs) for cv={cv} folds. "
+                                 f"Use cv<={n_groups} or cv='run'.")
+            splits = list(GroupKFold(n_splits=int(cv)).split(np.zeros(n_samples), groups=groups))
+        else:
+            if n_samples < 2 * cv:
+                raise ValueError(f"{n_samples} samples are too few for cv={cv} folds: every fold needs at least "
+                                 f"2 samples. Use cv<={max(n_samples // 2, 1)}.")
+            splits = list(KFold(n_splits=int(cv)).split(np.zeros(n_samples)))
+    elif hasattr(cv, "split"):
+        splits = list(cv.split(np.zeros(n_samples), groups=groups))
+    else:
+        splits = list(cv)
+    out = []
+    for k, (tr, va) in enumerate(splits):
+        tr, va = np.asarray(tr, dtype=np.int64), np.asarray(va, dtype=np.int64)
+        if len(tr) < 2 or len(va) < 2:
+            raise ValueError(
+                f"Fold {k} has {len(tr)} training and {len(va)} validation samples; every fold needs at least 2 "
+                "of each (a score needs a variance). Use fewer folds or more samples per run."
+            )
+        out.append((tr, va))
+    if not out:
+        raise ValueError("The cross-validation gave no folds.")
+    return out
+
+
+def cross_validate_encoding(
+    X: Any,
+    brain: Any,
+    *,
+    outer_cv: Any = "run",
+    inner_cv: Any = 5,
+    alphas: Any = np.logspace(-2, 6, 20),
+    groups: Any = None,
+    fit_intercept: bool = True,
+    scoring: str = "r2",
+    return_predictions: bool = False,
+    device: Any = "auto",
+    dtype: Any = None,
+    n_targets_batch: Any = "auto",
+    progress: bool = False,
+) -> Bunch:
+    """Outer leave-runs-out cross-validation of a ridge encoding model, inner alpha search.
+
+    For every outer fold, a :class:`RidgeCV` is fitted on the training runs (alphas chosen
+    per target by an inner CV that also leaves runs out when runs are known) and scored on
+    the held-out run(s).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Features aligned to the brain samples (e.g. after resampling and delays).
+    brain : BrainData or array of shape (n_samples, n_targets)
+        With a BrainData, groups default to ``brain.samples["run"]``.
+    outer_cv : "run", int, splitter or iterable of (train, test)
+        Outer folds (see :func:`check_cv`). ``"run"``: leave one run out.
+    inner_cv : int, "run", splitter
+        Inner folds on the training part for the alpha search (grouped by run when known).
+    alphas : array of shape (n_alphas,)
+    groups : array of shape (n_samples,), optional
+        Run labels when ``brain`` is an array.
+    fit_intercept, scoring, device, dtype, n_targets_batch, progress
+        As in :class:`RidgeCV`.
+    return_predictions : bool
+        Also return the held-out predictions, array of shape (n_samples, n_targets).
+
+    Returns
+    -------
+    Bunch with ``r`` and ``r2`` (n_targets,) held-out scores (predictions of all outer folds
+    concatenated, then scored; ``r_folds`` / ``r2_folds`` (n_outer, n_targets) per fold),
+    ``best_alphas`` (n_outer, n_targets), ``splits`` and optionally ``predictions``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((80, 4)); Y = X @ rng.standard_normal((4, 3)) + rng.standard_normal((80, 3))
+    >>> res = cross_validate_encoding(X, Y, groups=np.repeat([0, 1, 2, 3], 20), inner_cv=3)
+    >>> res.r.shape, res.best_alphas.shape
+    ((3,), (4, 3))
+    """
+    from ..stats import pearson_r, r2_score
+    from ._sklearn_api import RidgeCV
+
+    if hasattr(brain, "samples") and hasattr(brain, "data"):
+        Y = np.asarray(brain.data)
+        if Y.ndim != 2:
+            raise ValueError(f"cross_validate_encoding needs 2-D brain data (n_samples, n_channels); got {Y.shape}. "
+                             "Average or select the time window of epoched data first.")
+        if groups is None and "run" in brain.samples.columns:
+            groups = brain.samples["run"].to_numpy()
+    else:
+        Y = to_numpy(brain)
+    Xn = to_numpy(X)
+    if Xn.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {Xn.shape}.")
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Xn.shape[0] != Y.shape[0]:
+        raise ValueError(f"X and Y have different numbers of samples: X has {Xn.shape[0]}, Y has {Y.shape[0]}.")
+    if not np.isfinite(Y).all():
+        raise ValueError(f"Y (the brain data) contains {int((~np.isfinite(Y)).sum())} NaN or inf values; "
+                         "drop or impute those channels first.")
+    if outer_cv in ("run", "loro") and groups is None:
+        raise ValueError("outer_cv='run' needs run labels: pass a BrainData with a 'run' samples column, or groups=.")
+    outer = check_cv(outer_cv, Xn.shape[0], groups)
+    n, t = Y.shape
+    r_folds, r2_folds, best = [], [], []
+    preds = np.zeros((n, t), dtype=np.float32 if dtype in (None, "float32") else np.float64)
+    for tr, te in progress_bar(outer, progress=progress, desc="outer folds"):
+        g_tr = None if groups is None else np.asarray(groups)[tr]
+        inner = inner_cv
+        if g_tr is not None and isinstance(inner_cv, (int, np.integer)) and len(np.unique(g_tr)) < inner_cv:
+            inner = "run"
+        model = RidgeCV(alphas=alphas, cv=inner, fit_intercept=fit_intercept, scoring=scoring, device=device,
+                        dtype=dtype, n_targets_batch=n_targets_batch, progress=False)
+        model.fit(Xn[tr], Y[tr], groups=g_tr)
+        pred = model.predict(Xn[te])
+        preds[te] = pred.reshape(len(te), t)
+        r_folds.append(pearson_r(Y[te], preds[te]))
+        r2_folds.append(r2_score(Y[te], preds[te]))
+        best.append(np.broadcast_to(model.best_alphas_, (t,)))
+    tested = np.unique(np.concatenate([te for _, te in outer]))
+    out = Bunch(
+        r=pearson_r(Y[tested], preds[tested]), r2=r2_score(Y[tested], preds[tested]),
+        r_folds=np.stack(r_folds), r2_folds=np.stack(r2_folds), best_alphas=np.stack(best), splits=outer,
+    )
+    if return_predictions:
+        out.predictions = preds
+    return out
