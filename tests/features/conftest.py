@@ -56,7 +56,8 @@ def gpt2_dir(tmp_path_factory):
     from transformers import GPT2Config, GPT2Model
 
     torch.manual_seed(1)
-    cfg = GPT2Config(vocab_size=len(WORDS) + 2, n_embd=32, n_layer=2, n_head=2, n_positions=64)
+    cfg = GPT2Config(vocab_size=len(WORDS) + 2, n_embd=32, n_layer=2, n_head=2, n_positions=64,
+                     bos_token_id=0, eos_token_id=0)
     model = GPT2Model(cfg).eval()
     out = tmp_path_factory.mktemp("tiny_gpt2")
     model.save_pretrained(out)

@@ -198,7 +198,7 @@ class FeatureExtractor:
             return "image", units, 0
         return "audio", audio_units(table, rows, h.processor if h.preprocess is None else None), 0
 
-    def _key_meta(self, stim: Stimuli, compute: str) -> dict:
+    def _key_meta(self, stim_hash: str, compute: str) -> dict:
         proc = self.handle.processor
         fp = None
         if proc is not None:
@@ -213,7 +213,7 @@ class FeatureExtractor:
                 "layers": [[r.name, r.source] for r in self._refs], "pooling": self.pooling,
                 "context": self.context, "stride": self.stride, "processor": fp,
                 "preprocess": None if pre is None else getattr(pre, "__qualname__", repr(pre)),
-                "compute": compute, "dtype": str(self.dtype), "stimuli": stim.content_hash()}
+                "compute": compute, "dtype": str(self.dtype), "stimuli": stim_hash}
 
     # --- extraction ----------------------------------------------------------------
     def extract(self, stimuli: Any, *, sfreq: float | None = None, progress: bool | None = None) -> Features:
@@ -249,9 +249,10 @@ class FeatureExtractor:
         compute = f"{dev.type}-{str(amp_dtype).replace('torch.', '') if amp else 'float32'}"
         root = self.cache_dir if self.cache_dir is not None else os.environ.get("BRAINALIGN_CACHE")
         store = FeatureStore(root) if root not in (None, False, "") else None
-        meta = self._key_meta(stim, compute) if store is not None else None
+        stim_hash = stim.content_hash()
+        meta = self._key_meta(stim_hash, compute) if store is not None else None
         key = FeatureStore.key(meta) if store is not None else None
-        provenance = self._provenance(stim, compute, key)
+        provenance = self._provenance(stim_hash, compute, key)
         if store is not None:
             cached = store.load(key, meta)
             if cached is not None:
@@ -267,7 +268,7 @@ class FeatureExtractor:
             writer.close()
         return self._features(stim, arrays, {**provenance, "from_cache": False})
 
-    def _provenance(self, stim: Stimuli, compute: str, key: str | None) -> dict:
+    def _provenance(self, stim_hash: str, compute: str, key: str | None) -> dict:
         import torch
         import transformers
 
@@ -275,7 +276,7 @@ class FeatureExtractor:
 
         return {"model_id": self.model_id, "weights_hash": self.weights_hash, "layers": [r.name for r in self._refs],
                 "pooling": self.pooling, "context": self.context, "stride": self.stride, "compute": compute,
-                "dtype": str(self.dtype), "stimuli_hash": stim.content_hash(), "cache_key": key,
+                "dtype": str(self.dtype), "stimuli_hash": stim_hash, "cache_key": key,
                 "versions": {"brainalign": __version__, "torch": torch.__version__,
                              "transformers": transformers.__version__}}
 
@@ -348,7 +349,7 @@ class FeatureExtractor:
         return names_in_order
 
     def _ordered_names(self, fired: list[str]) -> list[str]:
-        hidden = [r.name for r in self._refs if r.source == "hidden"]
+        hidden = [r.name for r in sorted((r for r in self._refs if r.source == "hidden"), key=lambda r: r.index)]
         hooked = [r.name for r in self._refs if r.source == "hook"]
         missing = [n for n in hooked if n not in fired]
         if missing:

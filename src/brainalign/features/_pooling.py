@@ -20,10 +20,18 @@ def pool_tokens(h, flat: np.ndarray, local: np.ndarray, n_local: int, pooling: s
     idx = torch.as_tensor(flat, device=h.device)
     loc = torch.as_tensor(local, device=h.device)
     if pooling == "mean":
-        out = torch.zeros((n_local,) + tuple(flat_h.shape[1:]), dtype=torch.float32, device=h.device)
-        out.index_add_(0, loc, flat_h.index_select(0, idx).float())
-        counts = torch.bincount(loc, minlength=n_local).clamp_min(1).to(out.dtype)
-        return out / counts.reshape((-1,) + (1,) * (out.ndim - 1))
+        # tokens of one row are contiguous in ``local``: segment sums by a float64 cumsum
+        # (index_add_ with many repeated indices is very slow on CPU)
+        x = flat_h.index_select(0, idx).double()
+        starts = np.r_[0, np.flatnonzero(np.diff(local) != 0) + 1]
+        ends = np.r_[starts[1:], len(local)]
+        cs = torch.cat([torch.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device), x.cumsum(0)])
+        s_t, e_t = torch.as_tensor(starts, device=x.device), torch.as_tensor(ends, device=x.device)
+        counts = (e_t - s_t).to(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
+        seg = ((cs[e_t] - cs[s_t]) / counts).float()
+        out = torch.zeros((n_local,) + tuple(x.shape[1:]), dtype=torch.float32, device=x.device)
+        out[torch.as_tensor(local[starts], device=x.device)] = seg
+        return out
     if pooling in ("first", "cls", "last"):
         order = np.arange(len(local)) if pooling != "last" else np.arange(len(local))[::-1]
         _, first = np.unique(local[order], return_index=True)

@@ -1,0 +1,160 @@
+"""Extraction from tiny random HF models equals the models' own output_hidden_states."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from brainalign import Stimuli
+from brainalign.features import FeatureExtractor, extract_features
+
+from conftest import images
+
+
+def _own_hidden(model, enc):
+    with torch.no_grad():
+        return [h[0].numpy() for h in model(**enc, output_hidden_states=True).hidden_states]
+
+
+@pytest.mark.parametrize("pooling", ["mean", "first", "last", "none"])
+def test_bert_matches_hidden_states(bert_dir, sentences, pooling):
+    fx = FeatureExtractor(bert_dir, pooling=pooling, progress=False, batch_size=3, cache_dir=False)
+    feats = fx.extract(sentences)
+    assert feats.layer_names == ["embeddings", "layer.0", "layer.1"]
+    assert feats.items == ["s0", "s1", "s2", "s3"]
+    n_tok = max(len(fx.processor(s)["input_ids"]) for s in sentences)
+    for i, s in enumerate(sentences):
+        hs = _own_hidden(fx.model, fx.processor(s, return_tensors="pt"))
+        for k, name in enumerate(feats.layer_names):
+            ref = {"mean": hs[k].mean(0), "first": hs[k][0], "last": hs[k][-1], "none": hs[k]}[pooling]
+            got = feats[name][i]
+            if pooling == "none":
+                assert got.shape == (n_tok, 32)
+                np.testing.assert_array_equal(got[len(hs[k]):], 0)
+                got = got[:len(hs[k])]
+            np.testing.assert_allclose(got, ref, atol=2e-5, rtol=1e-5)
+    assert feats.provenance["pooling"] == pooling
+    assert set(feats.provenance["versions"]) == {"brainalign", "torch", "transformers"}
+    assert len(feats.provenance["weights_hash"]) == 64
+
+
+def test_gpt2_last_token_matches(gpt2_dir, sentences):
+    feats = extract_features(gpt2_dir, sentences, pooling="last", layers=[-1, 0], progress=False)
+    assert feats.layer_names == ["embeddings", "layer.1"]
+    from transformers import AutoModel, AutoTokenizer
+
+    model, tok = AutoModel.from_pretrained(gpt2_dir).eval(), AutoTokenizer.from_pretrained(gpt2_dir)
+    for i, s in enumerate(sentences):
+        hs = _own_hidden(model, tok(s, return_tensors="pt"))
+        np.testing.assert_allclose(feats["layer.1"][i], hs[2][-1], atol=2e-5)
+        np.testing.assert_allclose(feats["embeddings"][i], hs[0][-1], atol=2e-5)
+
+
+def test_vit_images(vit_dir, rng, tmp_path):
+    from PIL import Image
+
+    imgs = images(rng, 3)
+    path = tmp_path / "img.png"
+    Image.fromarray(imgs[0]).save(path)
+    stim = Stimuli.from_images([path, Image.fromarray(imgs[1]), imgs[2]])
+    fx = FeatureExtractor(vit_dir, pooling="cls", progress=False, cache_dir=False)
+    feats = fx.extract(stim)
+    for i, img in enumerate(imgs):
+        hs = _own_hidden(fx.model, fx.processor(images=[img], return_tensors="pt"))
+        for k, name in enumerate(feats.layer_names):
+            np.testing.assert_allclose(feats[name][i], hs[k][0], atol=2e-5)
+    none = FeatureExtractor(vit_dir, pooling="none", layers="layer.1", progress=False).extract(imgs)
+    assert none["layer.1"].shape == (3, 17, 32)  # 16 patches + CLS
+
+
+def test_wav2vec2_variable_lengths_and_resampling(w2v_dir, rng):
+    waves = [rng.standard_normal(n).astype(np.float32) for n in (1600, 2400, 1600)]
+    fx = FeatureExtractor(w2v_dir, progress=False, batch_size=4)
+    feats = fx.extract(Stimuli.from_audio(waves, 16000))
+    for i, w in enumerate(waves):
+        enc = fx.processor([w], sampling_rate=16000, return_tensors="pt")
+        hs = _own_hidden(fx.model, enc)
+        for k, name in enumerate(feats.layer_names):
+            np.testing.assert_allclose(feats[name][i], hs[k].mean(0), atol=3e-5, rtol=1e-4)
+    # 8 kHz audio is resampled to the processor's 16 kHz with resample_poly, with a warning
+    from scipy.signal import resample_poly
+
+    with pytest.warns(UserWarning, match=r"resampled to the processor's 16000 Hz"):
+        low = fx.extract([w[::2] for w in waves], sfreq=8000)
+    ref = fx.extract([resample_poly(w[::2], 2, 1).astype(np.float32) for w in waves], sfreq=16000)
+    np.testing.assert_allclose(low["layer.1"], ref["layer.1"], atol=1e-5)
+
+
+def test_layer_selection(bert_dir):
+    fx = FeatureExtractor(bert_dir, layers=r"layer\.\d+", progress=False)
+    assert [r.name for r in fx._refs] == ["layer.0", "layer.1"]
+    fx = FeatureExtractor(bert_dir, layers=["hidden_states.0", 2], progress=False)
+    assert [r.name for r in fx._refs] == ["embeddings", "layer.1"]
+    # any named module through a hook: the attention output of block 0
+    fx = FeatureExtractor(bert_dir, layers=["encoder.layer.0.output", "layer.0"], progress=False, cache_dir=False)
+    feats = fx.extract(["the cat sat"])
+    np.testing.assert_allclose(feats["encoder.layer.0.output"], feats["layer.0"], atol=1e-6)
+
+
+def test_unknown_layer_lists_close_matches(bert_dir):
+    with pytest.raises(KeyError, match=r"Unknown layer 'layer\.7'.*Close matches.*layer\.0"):
+        FeatureExtractor(bert_dir, layers="layer.7", progress=False)
+    with pytest.raises(KeyError, match="matches no layer"):
+        FeatureExtractor(bert_dir, layers=r"block\.\d+", progress=False)
+    with pytest.raises(IndexError, match="out of range for 3 layers"):
+        FeatureExtractor(bert_dir, layers=[5], progress=False)
+
+
+def test_bad_inputs(bert_dir, vit_dir, rng):
+    fx = FeatureExtractor(bert_dir, progress=False)
+    with pytest.raises(ValueError, match="empty list"):
+        fx.extract([])
+    with pytest.raises(ValueError, match="empty table"):
+        Stimuli.from_texts([])
+    long_text = " ".join(["cat"] * 100)
+    with pytest.raises(ValueError, match=r"102 tokens but the model takes at most 64.*context="):
+        fx.extract([long_text])
+    with pytest.raises(ValueError, match="Invalid value for the 'pooling'"):
+        FeatureExtractor(bert_dir, pooling="max")
+    with pytest.raises(ValueError, match="batch_size must be"):
+        FeatureExtractor(bert_dir, batch_size=0)
+    with pytest.raises(OSError, match="local_files_only=True"):
+        FeatureExtractor("no-such-org/no-such-model")
+    # a processor that does not resize cannot batch images of different sizes
+    from transformers import ViTImageProcessor
+
+    proc = ViTImageProcessor(do_resize=False)
+    vx = FeatureExtractor(vit_dir, processor=proc, progress=False)
+    mixed = images(rng, 1, (32, 32)) + images(rng, 1, (48, 40))
+    with pytest.raises(ValueError, match=r"could not batch these images \(sizes \[\(32, 32\), \(48, 40\)\]"):
+        vx.extract(mixed)
+
+
+def test_long_text_with_context_equals_windows_by_hand(bert_dir):
+    """A 30-word text with context=8, stride=4: each body token pooled from its window."""
+    fx = FeatureExtractor(bert_dir, context=8, stride=4, progress=False, cache_dir=False)
+    text = " ".join(["the cat sat on the mat and then it ran"] * 3)
+    feats = fx.extract([text])
+    tok = fx.processor
+    body = tok(text, add_special_tokens=False)["input_ids"]
+    assert len(body) == 30
+    cls, sep = tok.cls_token_id, tok.sep_token_id
+    # windows of 12 tokens advancing by 4: [0,12) all new, then [4,16) new [12,16), ... [18,30) new [28,30)
+    bounds = [(0, 12, 0), (4, 16, 12), (8, 20, 16), (12, 24, 20), (16, 28, 24), (18, 30, 28)]
+    vecs = []
+    for s, e, new in bounds:
+        ids = torch.tensor([[cls] + body[s:e] + [sep]])
+        with torch.no_grad():
+            h = fx.model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0]
+        vecs.append(h[1 + new - s:1 + e - s].numpy())
+    ref = np.concatenate(vecs)
+    assert ref.shape[0] == 30
+    np.testing.assert_allclose(feats["layer.1"][0], ref.mean(0), atol=2e-5)
+
+
+def test_layer_name_regex_object(bert_dir):
+    fx = FeatureExtractor(bert_dir, layers=re.compile(r"encoder\.layer\.\d+"), progress=False)
+    assert [r.source for r in fx._refs] == ["hook", "hook"]
