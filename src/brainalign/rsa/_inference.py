@@ -11,23 +11,34 @@ from .._utils import Bunch, check_option, progress_bar
 from ._common import as_vectors, n_cond_from_pairs
 from ._compare import compare
 
-__all__ = ["bootstrap", "bootstrap_pairs"]
+__all__ = ["bootstrap", "bootstrap_pairs", "take_pairs"]
 
 
 def bootstrap_pairs(n_cond: int, sample: np.ndarray) -> np.ndarray:
     """Indices into the original dissimilarity vector for a bootstrap sample of conditions.
 
-    The sample is sorted (as rsatoolbox's ``subsample_pattern``); pairs of a condition with
-    a copy of itself are dropped (rsatoolbox sets them to NaN and excludes them), not counted
-    as zero dissimilarity.
+    The sample is sorted (as rsatoolbox's ``subsample_pattern``). Pairs of a condition with
+    a copy of itself get index -1: they become NaN (missing) in :func:`take_pairs` and are
+    excluded from comparisons, not counted as zero dissimilarity (rsatoolbox's convention).
+
+    Returns
+    -------
+    array of int of shape (n_sample * (n_sample - 1) / 2,)
     """
     sel = np.sort(np.asarray(sample))
     a, b = np.triu_indices(sel.size, 1)
     i, j = sel[a], sel[b]
-    keep = i != j
-    i, j = i[keep], j[keep]
     lo, hi = np.minimum(i, j), np.maximum(i, j)
-    return lo * n_cond - lo * (lo + 1) // 2 + (hi - lo - 1)
+    idx = lo * n_cond - lo * (lo + 1) // 2 + (hi - lo - 1)
+    idx[i == j] = -1
+    return idx
+
+
+def take_pairs(vectors: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Dissimilarity vectors of a bootstrap sample (NaN at self-pairs), see :func:`bootstrap_pairs`."""
+    out = vectors[:, np.maximum(idx, 0)]
+    out[:, idx < 0] = np.nan
+    return out
 
 
 def _names(rdms: Any, n: int, prefix: str) -> list:
@@ -105,13 +116,14 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_bo
         if resample in ("subjects", "both"):
             pick = rng.integers(0, len(members), len(members))
             rows = np.concatenate([members[p] for p in pick])
-        cols = slice(None)
         if resample in ("stimuli", "both"):
-            cols = bootstrap_pairs(n_cond, rng.integers(0, n_cond, n_cond))
-            if cols.size < 2:
+            idx = bootstrap_pairs(n_cond, rng.integers(0, n_cond, n_cond))
+            if (idx >= 0).sum() < 3:
                 samples[b] = np.nan
                 continue
-        samples[b] = compare(vm[:, cols], vd[rows][:, cols], method=method).mean(1)
+            samples[b] = compare(take_pairs(vm, idx), take_pairs(vd[rows], idx), method=method).mean(1)
+        else:
+            samples[b] = compare(vm, vd[rows], method=method).mean(1)
     point = compare(vm, vd, method=method).mean(1)
     alpha = (1 - ci) / 2
     names = _names(model_rdms, vm.shape[0], "model")

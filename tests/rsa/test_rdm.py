@@ -1,0 +1,147 @@
+"""calc_rdm(): agreement with rsatoolbox, containers, chunking, properties, errors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rsatoolbox.data import Dataset, prec_from_measurements, prec_from_residuals
+from rsatoolbox.rdm import calc_rdm as rsa_calc_rdm
+
+from brainalign import BrainData, Features
+from brainalign.rsa import calc_rdm, noise_precision
+
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
+
+
+@pytest.fixture
+def repeated(rng):
+    n_cond, n_rep, n_ch = 6, 3, 12
+    x = rng.standard_normal((n_cond * n_rep, n_ch))
+    stim = np.tile([f"s{i}" for i in range(n_cond)], n_rep)
+    run = np.repeat(np.arange(n_rep), n_cond)
+    perm = rng.permutation(len(x))
+    return x[perm], stim[perm], run[perm]
+
+
+@pytest.mark.parametrize("method", ["euclidean", "correlation", "mahalanobis", "crossnobis"])
+@pytest.mark.parametrize("noise_kind", [None, "full", "diag"])
+@pytest.mark.parametrize("remove_mean", [False, True])
+def test_equals_rsatoolbox(method, noise_kind, remove_mean, repeated):
+    x, stim, run = repeated
+    if method == "correlation" and remove_mean:
+        pytest.skip("remove_mean has no effect on correlation")
+    ds = Dataset(x, obs_descriptors={"stimulus_id": stim, "run": run})
+    prec = prec_from_measurements(ds, "stimulus_id")
+    noise = {None: None, "full": prec, "diag": np.diag(np.diag(prec))}[noise_kind]
+    kw = dict(descriptor="stimulus_id", cv_descriptor="run" if method == "crossnobis" else None,
+              remove_mean=remove_mean)
+    ref = rsa_calc_rdm(ds, method=method, noise=noise, **kw)
+    brain = BrainData(x, samples={"stimulus_id": stim, "run": run}, subject="s1")
+    ours = calc_rdm(brain, method=method, noise=noise, device="cpu", chunk_size=5, **kw)
+    np.testing.assert_allclose(ours.get_vectors(), ref.get_vectors(), atol=1e-10)
+    assert list(ours.pattern_descriptors["stimulus_id"]) == list(ref.pattern_descriptors["stimulus_id"])
+    assert ours.dissimilarity_measure == ref.dissimilarity_measure
+    assert ours.rdm_descriptors["subject"] == ["s1"]
+
+
+def test_no_descriptor_and_default_cv(repeated):
+    x, stim, run = repeated
+    ds = Dataset(x, obs_descriptors={"stimulus_id": stim})
+    np.testing.assert_allclose(calc_rdm(x, method="euclidean").get_vectors(),
+                               rsa_calc_rdm(ds, method="euclidean").get_vectors(), atol=1e-12)
+    np.testing.assert_allclose(calc_rdm(ds, method="crossnobis", descriptor="stimulus_id").get_vectors(),
+                               rsa_calc_rdm(ds, method="crossnobis", descriptor="stimulus_id").get_vectors(),
+                               atol=1e-12)
+
+
+def test_cosine_matches_scipy(rng):
+    from scipy.spatial.distance import pdist
+
+    x = rng.standard_normal((7, 30))
+    np.testing.assert_allclose(calc_rdm(x, method="cosine").get_vectors()[0], pdist(x, "cosine"), atol=1e-12)
+
+
+def test_noise_precision_matches_rsatoolbox(repeated, rng):
+    x, stim, run = repeated
+    ds = Dataset(x, obs_descriptors={"stimulus_id": stim})
+    for method in ["shrinkage_diag", "shrinkage_eye", "diag"]:
+        np.testing.assert_allclose(noise_precision(ds, descriptor="stimulus_id", method=method),
+                                   prec_from_measurements(ds, "stimulus_id", method=method), atol=1e-8)
+    res = rng.standard_normal((40, 5))
+    np.testing.assert_allclose(noise_precision(res), prec_from_residuals(res), atol=1e-10)
+    # noise given as an estimator name
+    a = calc_rdm(ds, method="crossnobis", descriptor="stimulus_id", noise="shrinkage_diag")
+    b = rsa_calc_rdm(ds, method="crossnobis", descriptor="stimulus_id", noise=prec_from_measurements(ds, "stimulus_id"))
+    np.testing.assert_allclose(a.get_vectors(), b.get_vectors(), atol=1e-10)
+
+
+def test_features_one_rdm_per_layer(rng):
+    feats = Features({"l0": rng.standard_normal((5, 8)), "l1": rng.standard_normal((5, 3, 2))},
+                     items=list("abcde"), provenance={"model_id": "toy"})
+    rdms = calc_rdm(feats)
+    assert rdms.n_rdm == 2
+    assert list(rdms.rdm_descriptors["layer"]) == ["l0", "l1"]
+    assert list(rdms.rdm_descriptors["model"]) == ["toy", "toy"]
+    assert list(rdms.pattern_descriptors["stimulus_id"]) == list("abcde")
+
+
+def test_chunking_bounded_and_equal(rng, monkeypatch):
+    import brainalign.rsa._rdm as mod
+
+    x = rng.standard_normal((20, 1000)).astype(np.float32)
+    seen = []
+    real = mod._block
+
+    def spy(arr, sl, dev, tdt):
+        seen.append(sl.stop - sl.start)
+        return real(arr, sl, dev, tdt)
+
+    monkeypatch.setattr(mod, "_block", spy)
+    monkeypatch.setenv("BRAINALIGN_MEMORY_LIMIT", "200K")
+    out = calc_rdm(x, method="correlation")
+    assert max(seen) < 1000  # never the whole channel axis at once
+    ref = 1 - np.corrcoef(x.astype(np.float64))[np.triu_indices(20, 1)]
+    np.testing.assert_allclose(out.get_vectors()[0], ref, atol=1e-10)
+
+
+def test_torch_input(rng):
+    import torch
+
+    x = rng.standard_normal((6, 9))
+    np.testing.assert_allclose(calc_rdm(torch.from_numpy(x)).get_vectors(), calc_rdm(x).get_vectors())
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(3, 8), st.sampled_from(["euclidean", "correlation", "cosine"]), st.integers(0, 1000))
+def test_rdm_symmetric_zero_diagonal(n, method, seed):
+    x = np.random.default_rng(seed).standard_normal((n, 6))
+    m = calc_rdm(x, method=method).get_matrices()[0]
+    np.testing.assert_allclose(m, m.T)
+    np.testing.assert_array_equal(np.diag(m), 0)
+    assert (m[np.triu_indices(n, 1)] > -1e-12).all()
+
+
+def test_errors(rng, repeated):
+    x, stim, run = repeated
+    brain = BrainData(x, samples={"stimulus_id": stim, "run": run})
+    with pytest.raises(ValueError, match="Allowed values"):
+        calc_rdm(x, method="corr")
+    with pytest.raises(ValueError, match="needs descriptor"):
+        calc_rdm(brain, method="crossnobis")
+    with pytest.raises(KeyError, match="not a samples column"):
+        calc_rdm(brain, descriptor="stim")
+    with pytest.raises(ValueError, match="shape"):
+        calc_rdm(brain, method="mahalanobis", noise=np.eye(3))
+    with pytest.raises(ValueError, match="time axis"):
+        calc_rdm(BrainData(rng.standard_normal((4, 3, 5))))
+    with pytest.raises(TypeError, match="takes BrainData"):
+        calc_rdm("data")
+    with pytest.raises(ValueError, match="same number of repetitions"):
+        calc_rdm(BrainData(x[:-1], samples={"stimulus_id": stim[:-1]}), method="crossnobis",
+                 descriptor="stimulus_id")
+    with pytest.raises(ValueError, match="no sample in cross-validation fold"):
+        samples = pd.DataFrame({"stimulus_id": stim, "run": np.where(stim == "s0", 0, run)})
+        calc_rdm(BrainData(x, samples=samples), method="crossnobis", descriptor="stimulus_id", cv_descriptor="run")
+    with pytest.raises(ValueError, match="noise covariance .* singular"):
+        noise_precision(rng.standard_normal((3, 10)), method="full")
