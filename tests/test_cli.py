@@ -42,7 +42,7 @@ def test_demo_summarises_real_data(tmp_path, capsys):
 
     from brainalign.datasets import load_kriegeskorte92
 
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    assert main(["inspect", "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     png = tmp_path / "demo" / "hit_mean_rdm.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -69,6 +69,6 @@ def test_demo_without_haxby_loader(tmp_path, capsys, monkeypatch):
 
 def test_parser_has_one_function_per_subcommand():
     parser = build_parser()
-    for name in ("datasets", "demo"):
+    for name in ("datasets", "inspect", "demo"):
         args = parser.parse_args([name])
         assert args.func.__name__ == f"cmd_{name}"

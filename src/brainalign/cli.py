@@ -13,6 +13,8 @@ import textwrap
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 __all__ = ["main", "build_parser"]
 
 
@@ -129,7 +131,7 @@ def _demo_haxby() -> None:
         print(f"   stimuli: {len(data['stimuli'])} category blocks")
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_inspect(args: argparse.Namespace) -> int:
     """Load every bundled dataset, print a short summary and write a figure under --out."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -138,6 +140,86 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _demo_audvis()
     print()
     _demo_haxby()
+    return 0
+
+
+# --------------------------------------------------------------------------- run / demo
+def _print_results(res, recipe_name: str) -> None:
+    from ._recipe_run import format_headline
+
+    print(f"\n== {recipe_name}: best model and layer per region (across subjects)")
+    print(format_headline(res.headline))
+    a = res.assignment
+    deep = a[(a["subject"] == "all") | ~a["roi"].isin(a.loc[a["subject"] == "all", "roi"])]
+    n_layers = res.results.groupby("model")["layer"].nunique()
+    deep = deep[deep["model"].map(n_layers) > 1]
+    if len(deep):
+        print("\n   best layer of each layered model:")
+        for r in deep.itertuples(index=False):
+            norm = f"{r.normalized_score:.2f}" if np.isfinite(r.normalized_score) else "n/a"
+            print(f"   {str(r.roi):<8} {r.method:<9} {r.model:<10} {str(r.best_layer):<10} depth {r.best_layer_depth:.2f} "
+                  f"[{r.depth_ci_low:.2f}, {r.depth_ci_high:.2f}]  score {r.score:.3f} "
+                  f"[{r.ci_low:.3f}, {r.ci_high:.3f}]  normalized {norm}  P(best) {r.p_best:.2f}")
+    print(f"\n   wrote {res.out / 'results.csv'}, {res.out / 'provenance.json'} and {len(res.figures)} figures:")
+    for f in res.figures:
+        print(f"     {f}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a recipe (TOML) and write results.csv, figures and provenance.json under --out."""
+    from ._recipe_run import run_recipe
+    from ._recipes import RecipeError, load_recipe
+
+    try:
+        recipe = load_recipe(args.recipe)
+    except (RecipeError, FileNotFoundError) as err:
+        print(f"brainalign run: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("results") / recipe["recipe"]["name"]
+    res = run_recipe(recipe, out=out, scheduler=args.scheduler, progress=not args.quiet,
+                     n_boot=args.n_boot, n_perm=args.n_perm)
+    _print_results(res, recipe["recipe"]["name"])
+    return 0
+
+
+DEMO_RECIPES = ("kriegeskorte92_rsa.toml", "haxby2001_encoding.toml")
+
+
+def _recipe_dir() -> Path:
+    """encoding/ next to the package source (editable install / checkout)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "encoding" / DEMO_RECIPES[0]).is_file():
+            return parent / "encoding"
+    raise FileNotFoundError("Cannot find the encoding/ recipes folder next to the brainalign sources.")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the bundled data: which layer of which model explains each region."""
+    import time
+
+    from ._recipe_run import run_recipe
+    from ._recipes import load_recipe
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    print("brainalign demo: which layer of which model best explains each brain region?")
+    for name in DEMO_RECIPES:
+        path = _recipe_dir() / name
+        if not path.is_file():
+            print(f"\n== skipping {name}: not found in {path.parent}")
+            continue
+        if name.startswith("haxby"):
+            from . import encoding
+
+            if not hasattr(encoding, "cross_validate_encoding"):
+                print(f"\n== skipping {name}: brainalign.encoding.cross_validate_encoding is not available")
+                continue
+        recipe = load_recipe(path)
+        print(f"\n-- {recipe['recipe']['description']}\n   (recipe {path})")
+        res = run_recipe(recipe, out=out / recipe["recipe"]["name"], progress=not args.quiet)
+        _print_results(res, recipe["recipe"]["name"])
+    print(f"\ndone in {time.perf_counter() - t0:.0f} s. Figures are PNG files under {out}/.")
     return 0
 
 
@@ -152,8 +234,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("datasets", help="list the bundled real datasets, their sizes and citations")
     p.set_defaults(func=cmd_datasets)
-    p = sub.add_parser("demo", help="load the bundled datasets and print what they hold")
-    p.add_argument("--out", default="results/demo", help="folder for the figures (default: results/demo)")
+    p = sub.add_parser("inspect", help="load the bundled datasets and print what they hold")
+    p.add_argument("--out", default="results/inspect", help="folder for the figures (default: results/inspect)")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("run", help="run an analysis recipe (encoding/<name>.toml)")
+    p.add_argument("recipe", help="path of the TOML recipe")
+    p.add_argument("--out", default=None, help="output folder (default: results/<recipe name>)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    p.add_argument("--n-boot", type=int, default=None, help="override [statistics] n_boot")
+    p.add_argument("--n-perm", type=int, default=None, help="override [statistics] n_perm")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("demo", help="the main job on the bundled data: best layer per brain region, with figures")
+    p.add_argument("--out", default="results/demo", help="output folder (default: results/demo)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -134,3 +134,21 @@ def test_errors(toy_features, toy_brains):
         sweep(toy_features, toy_brains, methods=["rsa"], n_boot=-1, progress=False)
     with pytest.raises(TypeError, match="dask.distributed.Client"):
         sweep(toy_features, toy_brains, methods=["rsa"], client=object(), progress=False)
+
+
+def test_encoding_and_trsa_recover_generating_layer(toy_features):
+    from brainalign.datasets import simulate_responses
+
+    bd, _ = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=1.0,
+                               n_repeats=4, seed=3)
+    table, voxels = sweep(toy_features, bd, methods=["encoding", "trsa"], n_boot=30, n_perm=30, progress=False,
+                  encoding={"alphas": [0.1, 1.0, 10.0, 100.0], "ceiling_by": "stimulus_id"},
+                  return_voxel_scores=True)
+    best = assign_layers(table).set_index(["method", "roi"])["best_layer"]
+    assert best[("encoding", "early")] == "l0" and best[("encoding", "late")] == "l4"
+    assert best[("trsa", "early")] == "l0" and best[("trsa", "late")] == "l4"
+    enc = table[table["method"] == "encoding"]
+    assert (enc["metric"] == "pearson_r").all() and (enc["ceiling"] > enc["score"]).all()
+    assert ((enc["ci_low"] <= enc["score"]) & (enc["score"] <= enc["ci_high"])).all()
+    vs = voxels[f"toy|{bd.subject or 'sub-01'}|late"]
+    assert vs.shape == (5, 20) and (vs.argmax(0) == 4).mean() > 0.8

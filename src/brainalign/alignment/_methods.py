@@ -15,41 +15,35 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 RSA_DEFAULTS = {"rdm_method": "correlation", "compare": "corr", "time_window": None}
-TRSA_DEFAULTS = {"rdm_method": "correlation", "compare": "corr", "lower": 0.0, "upper": 0.5,
+TRSA_DEFAULTS = {"rdm_method": "correlation", "compare": "corr", "low": 0.25, "up": 0.75,
                  "transform": "geotopological", "time_window": None}
-ENCODING_DEFAULTS = {"alphas": None, "outer_cv": "run", "delays": None, "fill_missing": 0.0, "pca": None,
-                     "ceiling_by": None}
+TRANSFORMS = ("geotopological", "geodesic")
+ENCODING_DEFAULTS = {"alphas": None, "outer_cv": "run", "delays": None, "fill_missing": 0.0,
+                     "ceiling_by": None, "block_length": 10}
 
 
 # --------------------------------------------------------------------------- shared maths hooks
 def compare_all(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
     """(k_a, n_pairs) x (k_b, n_pairs) upper-triangle vectors -> similarities (k_a, k_b)."""
-    try:
-        from ..rsa import compare
-    except ImportError:  # TEMPORARY until brainalign.rsa has its __init__
-        from ..rsa._compare import compare
+    from ..rsa import compare
+
     return np.asarray(compare(a, b, method=method), dtype=float)
 
 
 def compare_rdms(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
     """Similarity of each RDM vector of ``a`` (k, n_pairs) with the vector ``b`` (n_pairs,): (k,)."""
-    try:
-        from ..rsa import compare
-    except ImportError:  # TEMPORARY until brainalign.rsa has its __init__
-        from ..rsa._compare import compare
+    from ..rsa import compare
+
     return np.asarray(compare(a, np.asarray(b)[None], method=method), dtype=float)[:, 0]
 
 
 def calc_rdm(patterns: np.ndarray, method: str) -> np.ndarray:
     """(n_conditions, n_channels) -> (n, n) RDM, with brainalign.rsa."""
-    try:
-        from ..rsa import calc_rdm as _calc
-    except ImportError:  # TEMPORARY until brainalign.rsa lands
-        def _calc(x, method):
-            from scipy.spatial.distance import pdist, squareform
-            return squareform(pdist(x, metric=method))
+    from ..rsa import calc_rdm as _calc
+
     rdm = _calc(patterns, method=method)
     mats = rdm.get_matrices() if hasattr(rdm, "get_matrices") else np.asarray(rdm)
     mats = np.asarray(mats, dtype=float)
@@ -58,15 +52,9 @@ def calc_rdm(patterns: np.ndarray, method: str) -> np.ndarray:
 
 def rdm_noise_ceiling(rdms: np.ndarray, method: str) -> tuple[float, float]:
     """Lower and upper noise-ceiling bounds from RDMs of several subjects / repeats (k, n, n)."""
-    try:
-        from ..rsa import noise_ceiling
-    except ImportError:  # TEMPORARY
-        def noise_ceiling(r, method):
-            mean = r.mean(0)
-            up = np.mean([compare_rdms(r[i:i+1], mean, method)[0] for i in range(len(r))])
-            lo = np.mean([compare_rdms(r[i:i+1], np.delete(r, i, 0).mean(0), method)[0] for i in range(len(r))])
-            return lo, up
-    lo, hi = noise_ceiling(rdms, method=method)
+    from ..rsa import noise_ceiling
+
+    lo, hi = noise_ceiling(rdms, method=method, rdm_descriptor="index")
     return float(lo), float(hi)
 
 
@@ -75,7 +63,7 @@ def topo_transform(rdms: np.ndarray, options: dict) -> np.ndarray:
     from .. import topology
 
     fn = getattr(topology, options.get("transform", "geotopological"))
-    out = fn(rdms, lower=options["lower"], upper=options["upper"])
+    out = fn(rdms, low=float(options["low"]), up=float(options["up"]))
     mats = out.get_matrices() if hasattr(out, "get_matrices") else np.asarray(out)
     return np.asarray(mats, dtype=float).reshape(rdms.shape)
 
@@ -165,29 +153,33 @@ def encoding_unit(spec: dict) -> list[dict]:
     opts = dict(spec["options"])
     cv_kwargs = {k: v for k, v in opts.items() if k not in ENCODING_DEFAULTS or k in ("alphas", "outer_cv")}
     cv_kwargs = {k: v for k, v in cv_kwargs.items() if v is not None}
+    cv_kwargs.setdefault("device", "cpu")
     rng = np.random.default_rng(spec["seed"])
-    uniq = np.unique(groups)
+    units = np.asarray(spec["boot_units"])
+    codes, uniq = pd.factorize(units)
     n_boot, n_perm = int(spec["n_boot"]), int(spec["n_perm"])
-    boot_idx = [rng.choice(uniq, len(uniq), replace=True) for _ in range(n_boot)]
-    shifts = [{g: int(rng.integers(1, max(2, (groups == g).sum()))) for g in uniq} for _ in range(n_perm)]
-    scores, boot, null, voxel = [], np.full((n_boot, len(spec["layers"])), np.nan), np.full((n_perm, len(spec["layers"])), np.nan), []
+    # the same resampled units (stimuli, or blocks of consecutive samples) for every layer
+    weights = [np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))[codes].astype(float)
+               for _ in range(n_boot)]
+    run_ids = pd.unique(groups)
+    shifts = [{g: int(rng.integers(1, max(2, int((groups == g).sum())))) for g in run_ids} for _ in range(n_perm)]
+    n_layers = len(spec["layers"])
+    scores, voxel = [], []
+    boot, null = np.full((n_boot, n_layers), np.nan), np.full((n_perm, n_layers), np.nan)
     for k, X in enumerate(spec["X"]):
-        res = cross_validate_encoding(np.asarray(X, dtype=np.float64), spec["brain"], groups=groups, **cv_kwargs)
+        res = cross_validate_encoding(np.asarray(X, dtype=np.float64), Y, groups=groups, return_predictions=True,
+                                      **cv_kwargs)
         r = np.asarray(res["r"], dtype=float).reshape(-1)
         voxel.append(r)
         scores.append(float(np.nanmean(r)))
-        pred = res.get("predictions") if hasattr(res, "get") else None
-        if pred is None:
-            continue
-        pred = np.asarray(pred, dtype=np.float64)
-        for b, runs in enumerate(boot_idx):
-            rows = np.concatenate([np.flatnonzero(groups == g) for g in runs])
-            boot[b, k] = np.nanmean(_colwise_r(pred[rows], Y[rows]))
+        pred = np.asarray(res["predictions"], dtype=np.float64)
+        for b, w in enumerate(weights):
+            boot[b, k] = np.nanmean(_colwise_r(pred, Y, w))
         for q, sh in enumerate(shifts):
             shifted = pred.copy()
-            for g, s in sh.items():
+            for g, sft in sh.items():
                 m = np.flatnonzero(groups == g)
-                shifted[m] = np.roll(pred[m], s, axis=0)
+                shifted[m] = np.roll(pred[m], sft, axis=0)
             null[q, k] = np.nanmean(_colwise_r(shifted, Y))
     ceiling_vox = spec.get("ceiling_voxels")
     rows = _rows({**spec, "ceiling": (np.nan, float(np.nanmean(ceiling_vox)) if ceiling_vox is not None else np.nan)},
@@ -198,12 +190,15 @@ def encoding_unit(spec: dict) -> list[dict]:
     return rows
 
 
-def _colwise_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+def _colwise_r(a: np.ndarray, b: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Pearson r of every column of ``a`` with the same column of ``b`` (rows weighted by ``w``)."""
+    w = np.ones(len(a)) if w is None else w
+    w = w[:, None] / w.sum()
+    a = a - (w * a).sum(0)
+    b = b - (w * b).sum(0)
+    den = np.sqrt((w * a * a).sum(0) * (w * b * b).sum(0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (a * b).sum(0) / den, np.nan)
+        return np.where(den > 0, (w * a * b).sum(0) / den, np.nan)
 
 
 UNITS = {"rsa": rsa_unit, "trsa": rsa_unit, "encoding": encoding_unit}

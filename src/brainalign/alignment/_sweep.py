@@ -207,14 +207,28 @@ def _design(model: ModelInput, layer: str, bd: Any, key: str, options: dict) -> 
     return design
 
 
+def _boot_units(bd: Any, key: str, groups: np.ndarray, block: int) -> np.ndarray:
+    """What the encoding bootstrap resamples: stimuli when every sample has one of >= 20
+    distinct stimuli (event-related / static designs), else blocks of ``block`` consecutive
+    samples within runs (time series, where neighbouring samples are not independent)."""
+    if key in bd.samples and bd.samples[key].notna().all() and bd.samples[key].nunique() >= 20:
+        return bd.samples[key].astype(str).to_numpy()
+    out = np.empty(len(groups), dtype=object)
+    for g in pd.unique(groups):
+        m = np.flatnonzero(groups == g)
+        out[m] = [f"{g}|{i // max(1, block)}" for i in range(len(m))]
+    return out
+
+
 def _encoding_ceiling(bd: Any, by: str | None) -> np.ndarray | None:
     if by is None or by not in bd.samples:
         return None
     from ..stats import noise_ceiling
 
     keep = bd.samples[by].notna().to_numpy()
-    nc = noise_ceiling(bd.select(samples=keep), by=by)
-    return np.asarray(getattr(nc, "ceiling", nc), dtype=float).reshape(-1)
+    # split-half (Spearman-Brown) reliability c bounds r**2: the ceiling of r is sqrt(c)
+    c = np.asarray(noise_ceiling(bd.select(samples=keep), by=by, method="split_half"), dtype=float).reshape(-1)
+    return np.sqrt(np.clip(c, 0, None))
 
 
 # --------------------------------------------------------------------------- cache
@@ -303,8 +317,10 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     progress : bool
         Show a progress bar over units.
     return_voxel_scores : bool
-        Encoding only: keep the per-channel scores in ``table.attrs["voxel_scores"]``,
-        a dict ``"model|subject|roi" -> array (n_layers, n_channels)``.
+        Also return the per-channel encoding scores: ``(table, voxel_scores)`` with
+        ``voxel_scores`` a dict ``"model|subject|roi" -> array (n_layers, n_channels)``
+        (for maps of the best layer per voxel). Units with voxel scores are not read from
+        the cache.
     encoding, rsa, trsa : dict, optional
         Options of each method: ``rsa={"rdm_method": "correlation", "compare": "corr",
         "time_window": None}``, ``trsa={... "lower": 0.0, "upper": 0.5}``,
@@ -359,7 +375,7 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     table.attrs["n_units"] = len(specs)
     table.attrs["n_cached"] = n_cached
     if return_voxel_scores:
-        table.attrs["voxel_scores"] = voxel_scores
+        return table, voxel_scores
     return table
 
 
@@ -411,6 +427,7 @@ def _encoding_specs(opts, models, entries, key, seed, common, return_voxels):
             raise ValueError("Encoding in sweep() needs (n_samples, n_channels) data; use encoding.TRF for epochs.")
         groups = bd.samples["run"].to_numpy() if "run" in bd.samples else np.zeros(bd.n_samples, int)
         ceiling_vox = _encoding_ceiling(bd, opts.get("ceiling_by"))
+        boot_units = _boot_units(bd, key, groups, int(opts.get("block_length", 10)))
         brain_digest = e.digest()
         for model in models:
             if model.kind != "features":
@@ -419,8 +436,8 @@ def _encoding_specs(opts, models, entries, key, seed, common, return_voxels):
             X = [_design(model, lay, bd, key, opts) for lay in model.layers]
             spec = dict(method="encoding", model=model.name, layers=model.layers,
                         depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
-                        options=opts, seed=_unit_seed(seed, uid), X=X, Y=np.asarray(bd.data), brain=bd,
-                        groups=groups, ceiling_voxels=ceiling_vox, return_voxels=return_voxels, **common)
+                        options=opts, seed=_unit_seed(seed, uid), X=X, Y=np.asarray(bd.data),
+                        groups=groups, boot_units=boot_units, ceiling_voxels=ceiling_vox, return_voxels=return_voxels, **common)
             digests = {"features": [model.layer_hash(lay) for lay in model.layers], "brain_hash": brain_digest}
             out.append((_unit_key(_meta(spec, digests)), spec))
     return out

@@ -113,6 +113,8 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
         by_all = [c for c in by if c != "subject"]
         groups = df.groupby(by_all, sort=False, dropna=False) if by_all else [((), df)]
         for key, g in groups:
+            if g["subject"].nunique() < 2:  # one subject: its own row says it all
+                continue
             keyd = dict(zip(by_all, key if isinstance(key, tuple) else (key,)))
             keyd["subject"] = "all"
             out.append(_assign_across_subjects(keyd, g, score, n_boot, alpha, rng))

@@ -9,12 +9,13 @@ API, so they work with the non-interactive ``Agg`` backend (servers, CI).
 from __future__ import annotations
 
 from ._brain import plot_brain_map, plot_sensor_map
-from ._profiles import plot_layer_assignment, plot_layer_profile, plot_layers_by_time
+from ._profiles import plot_layer_assignment, plot_layer_profile, plot_layers_by_time, plot_model_comparison
 from ._rdm import plot_mds, plot_rdm
 
 __all__ = [
     "plot_layer_profile",
     "plot_layer_assignment",
+    "plot_model_comparison",
     "plot_layers_by_time",
     "plot_brain_map",
     "plot_sensor_map",

@@ -135,8 +135,8 @@ def plot_layer_profile(results: pd.DataFrame, *, roi: Any = None, method: Any = 
                 handles.append(hh)
                 labels.append(ll)
     if handles:
-        fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="model")
-    fig.suptitle(title or "Alignment by layer (mean over subjects; bars: bootstrap CI; star: best layer)", fontsize=11)
+        fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncol=min(6, len(labels)))
+    fig.suptitle(title or "Alignment by layer (mean over subjects, bootstrap CIs; ★ best layer)", fontsize=11)
     return fig
 
 
@@ -264,4 +264,63 @@ def plot_layers_by_time(matrix: Any, layer_names: Sequence[str], times: Any, *, 
     ax.set_ylabel("layer")
     add_colorbar(fig, im, ax, colorbar_label)
     ax.set_title(title or "Alignment of each layer over time", fontsize=10)
+    return fig
+
+
+def plot_model_comparison(results: pd.DataFrame, *, roi: Any = None, method: Any = None,
+                          title: str | None = None, figsize: tuple[float, float] | None = None):
+    """Each model's best layer per ROI: bars of the score (mean over subjects) with CIs and the ceiling.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The tidy table of :func:`brainalign.alignment.sweep`.
+    roi, method : str or list of str, optional
+        One panel per ROI (columns) and method (rows).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    df = _check_table(results, _NEEDED, "plot_model_comparison")
+    df = _filter(_filter(df, "roi", roi), "method", method)
+    rois = list(pd.unique(df["roi"].astype(str)))
+    methods = list(pd.unique(df["method"].astype(str)))
+    models = list(pd.unique(df["model"].astype(str)))
+    colors = _model_colors(models)
+    figsize = figsize or (max(4.5, 4.2 * len(rois)), max(2.8, (0.32 * len(models) + 1.4) * len(methods)))
+    fig = new_figure(figsize)
+    axes = np.atleast_2d(fig.subplots(len(methods), len(rois), squeeze=False))
+    for i, meth in enumerate(methods):
+        for j, r in enumerate(rois):
+            ax = axes[i, j]
+            sub = df[(df["method"].astype(str) == meth) & (df["roi"].astype(str) == r)]
+            if sub.empty:
+                ax.set_axis_off()
+                continue
+            agg = _aggregate(sub, ["model", "layer"], "score")
+            best = agg.loc[agg.groupby("model")["y"].idxmax()].sort_values("y")
+            if "ceiling" in sub and sub["ceiling"].notna().any():
+                lo, hi = _ceiling_band(sub)
+                if np.isclose(lo, hi):
+                    ax.axvline(hi, color="0.45", ls="--", lw=1.2, label="noise ceiling")
+                else:
+                    ax.axvspan(lo, hi, color="0.8", alpha=0.7, lw=0, label="noise ceiling")
+            ys = np.arange(len(best))
+            vals = best["y"].to_numpy(float)
+            err = None
+            if best["lo"].notna().any():
+                err = np.nan_to_num(np.vstack([vals - best["lo"].to_numpy(float),
+                                               best["hi"].to_numpy(float) - vals]).clip(0))
+            ax.barh(ys, vals, xerr=err, color=[colors[m] for m in best["model"]], capsize=2, height=0.7)
+            labels = [m if n_l == 1 else f"{m} ({lay})" for m, lay, n_l in
+                      zip(best["model"], best["layer"], best["model"].map(sub.groupby("model")["layer"].nunique()))]
+            ax.set_yticks(ys, labels, fontsize=7)
+            ax.axvline(0, color="k", lw=0.5)
+            ax.set_xlabel(_metric_label(sub, "score").replace("\n", " "))
+            ax.set_ylabel("model (best layer)")
+            ax.set_title(f"{r} · {meth}", fontsize=10)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title or "Best layer of each model (mean over subjects; bars: bootstrap CI)", fontsize=11)
     return fig

@@ -1,0 +1,263 @@
+"""Analysis recipes: TOML files in ``encoding/`` that say what to compare with what.
+
+A recipe names a dataset, the models and their layers, the methods and their settings, the
+statistics and the outputs. :func:`load_recipe` reads and validates it completely before
+anything is computed: an unknown key is an error that names it, lists the allowed keys and
+close matches; a wrong type or value names the allowed values. :func:`run_recipe` (in
+``brainalign._recipe_run``) executes it.
+
+Layout (every section but ``[dataset]``, ``[[models]]`` and ``[methods]`` is optional)::
+
+    [recipe]      name, description, seed
+    [dataset]     name = "kriegeskorte92" | "haxby2001" | "bids" | "fmri"; rois, subjects,
+                  stimulus_key; options of the loader ([dataset.bids] / [dataset.fmri] ...)
+    [[models]]    name, source, layers, pooling, context, text, split, batch_size
+    [methods]     use = ["rsa", "trsa", "encoding"]; [methods.rsa], [methods.trsa], [methods.encoding]
+    [statistics]  n_boot, n_perm, ci, n_jobs
+    [outputs]     figures, dpi, table
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["RecipeError", "load_recipe", "validate_recipe", "SCHEMA"]
+
+
+class RecipeError(ValueError):
+    """A recipe is malformed; the message names the key, what was found and what is allowed."""
+
+
+# --------------------------------------------------------------------------- schema
+def _int(minimum: int | None = None) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"an integer{'' if minimum is None else f' >= {minimum}'}"
+        if minimum is not None and v < minimum:
+            return f"an integer >= {minimum}"
+        return None
+    return check
+
+
+def _float(lo: float, hi: float) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+            return f"a number between {lo} and {hi}"
+        return None
+    return check
+
+
+def _str(allowed: list[str] | None = None, prefix: list[str] | None = None) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, str) or not v:
+            return "a non-empty string"
+        if allowed is not None and v not in allowed and not (prefix and any(v.startswith(p) for p in prefix)):
+            extra = f" or a string starting with {', '.join(repr(p) for p in prefix)}" if prefix else ""
+            return f"one of {', '.join(repr(a) for a in allowed)}{extra}"
+        return None
+    return check
+
+
+def _str_list(allowed: list[str] | None = None) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or not v:
+            return "a non-empty list of strings" + (f" from {allowed}" if allowed else "")
+        if allowed is not None:
+            bad = [x for x in v if x not in allowed]
+            if bad:
+                return f"a list of values from {allowed} (unknown: {bad})"
+        return None
+    return check
+
+
+def _layers(v: Any) -> str | None:
+    if v == "all" or (isinstance(v, list) and v and all(isinstance(x, (str, int)) for x in v)):
+        return None
+    return "'all' or a non-empty list of layer names / indices"
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "true or false"
+
+
+def _table(v: Any) -> str | None:
+    return None if isinstance(v, dict) else "a table of options"
+
+
+def _number_pair(v: Any) -> str | None:
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+        return None
+    return "a list of two numbers [tmin, tmax]"
+
+
+METHOD_NAMES = ["encoding", "rsa", "trsa"]
+COMPARE = ["spearman", "corr", "cosine", "tau-a", "rho-a", "corr_cov", "cosine_cov", "kendall", "tau-b"]
+RDM_METHODS = ["correlation", "euclidean", "mahalanobis", "crossnobis", "poisson", "cosine"]
+FIGURES = ["layer_profile", "model_comparison", "assignment", "rdms", "mds", "brain_map"]
+DATASETS = ["kriegeskorte92", "haxby2001", "bids", "fmri"]
+SOURCES = ["minilm"]
+SOURCE_PREFIXES = ["dataset:", "hf:", "onehot:"]
+
+_RSA = {"rdm_method": _str(RDM_METHODS), "compare": _str(COMPARE), "time_window": _number_pair}
+SCHEMA: dict[str, Any] = {
+    "recipe": {"name": _str(), "description": _str(), "seed": _int(0)},
+    "dataset": {
+        "name": _str(DATASETS), "rois": _str_list(), "subjects": _str_list(), "stimulus_key": _str(),
+        "brain_rdms": _str_list(["hit", "mit"]), "resolution": _str(["1slice", "25mm"]),
+        "measurement_model": _str(), "bids": _table, "fmri": _table,
+    },
+    "models": {
+        "name": _str(), "source": _str(SOURCES, SOURCE_PREFIXES), "layers": _layers,
+        "pooling": _str(["mean", "first", "cls", "last"]), "context": _int(1), "text": _str(),
+        "split": _str(["layers", "models"]), "batch_size": _int(1),
+    },
+    "methods": {
+        "use": _str_list(METHOD_NAMES),
+        "rsa": dict(_RSA),
+        "trsa": {**_RSA, "low": _float(0, 1), "up": _float(0, 1), "transform": _str(["geotopological", "geodesic"])},
+        "encoding": {"alphas": lambda v: None if isinstance(v, list) and v and all(
+                         isinstance(x, (int, float)) and x > 0 for x in v) else "a list of positive numbers",
+                     "delays": lambda v: None if isinstance(v, list) and all(
+                         isinstance(x, int) and not isinstance(x, bool) for x in v) else "a list of integers (samples)",
+                     "outer_cv": _str(), "ceiling_by": _str(), "fill_missing": _float(-1e9, 1e9)},
+    },
+    "statistics": {"n_boot": _int(0), "n_perm": _int(0), "ci": _float(0.5, 0.999), "n_jobs": _int(-1)},
+    "outputs": {"figures": _str_list(FIGURES), "dpi": _int(50), "table": _bool},
+}
+REQUIRED = {"dataset": ["name"], "models": ["name", "source"], "methods": ["use"]}
+TOP = ["recipe", "dataset", "models", "methods", "statistics", "outputs"]
+DEFAULTS = {
+    "recipe": {"seed": 0},
+    "statistics": {"n_boot": 200, "n_perm": 200, "ci": 0.95, "n_jobs": 1},
+    "outputs": {"figures": ["layer_profile", "model_comparison", "assignment"], "dpi": 110, "table": True},
+}
+
+
+# --------------------------------------------------------------------------- validation
+def _unknown(key: str, where: str, allowed: list[str]) -> RecipeError:
+    close = difflib.get_close_matches(key, allowed, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return RecipeError(f"Unknown key {key!r} in {where}. Allowed keys: {', '.join(sorted(allowed))}.{hint}")
+
+
+def _check_section(values: Any, schema: dict, where: str, source: str) -> None:
+    if not isinstance(values, dict):
+        raise RecipeError(f"{where} must be a table ([...] section) in {source}, got {type(values).__name__}.")
+    for key, val in values.items():
+        if key not in schema:
+            raise _unknown(key, where, list(schema))
+        rule = schema[key]
+        if isinstance(rule, dict):
+            _check_section(val, rule, f"{where}.{key}" if where != "the top level" else f"[{key}]", source)
+            continue
+        wanted = rule(val)
+        if wanted is not None:
+            raise RecipeError(f"{where} {key} = {val!r} is invalid in {source}: it must be {wanted}.")
+
+
+def validate_recipe(recipe: dict, *, source: str = "the recipe") -> dict:
+    """Check every key and value of a parsed recipe; return it with defaults filled in.
+
+    Raises
+    ------
+    RecipeError
+        On the first problem, naming the key, the value and what is allowed.
+    """
+    if not isinstance(recipe, dict):
+        raise RecipeError(f"A recipe is a TOML table; {source} parsed to {type(recipe).__name__}.")
+    for key in recipe:
+        if key not in TOP:
+            raise _unknown(key, "the top level", TOP)
+    for section in ("dataset", "models", "methods"):
+        if section not in recipe:
+            raise RecipeError(f"{source} has no [{section}] section; it is required (sections: {', '.join(TOP)}).")
+    for section in ("recipe", "dataset", "methods", "statistics", "outputs"):
+        if section in recipe:
+            _check_section(recipe[section], SCHEMA[section], f"[{section}]", source)
+    models = recipe["models"]
+    if isinstance(models, dict):
+        models = [models]
+    if not isinstance(models, list) or not models:
+        raise RecipeError(f"[[models]] in {source} must list at least one model ([[models]] tables).")
+    names = []
+    for k, m in enumerate(models):
+        _check_section(m, SCHEMA["models"], f"[[models]] #{k + 1}", source)
+        for req in REQUIRED["models"]:
+            if req not in m:
+                raise RecipeError(f"[[models]] #{k + 1} in {source} has no {req!r}; every model needs name and source.")
+        if m["name"] in names:
+            raise RecipeError(f"Two models are named {m['name']!r} in {source}; names must be unique.")
+        names.append(m["name"])
+    for section, keys in REQUIRED.items():
+        if section == "models":
+            continue
+        for req in keys:
+            if req not in recipe[section]:
+                raise RecipeError(f"[{section}] in {source} needs {req!r}.")
+    ds = recipe["dataset"]["name"]
+    if ds in ("bids", "fmri") and ds not in recipe["dataset"]:
+        raise RecipeError(f"[dataset] name = {ds!r} needs a [dataset.{ds}] table with the loader's arguments.")
+    for m in models:
+        src = m["source"]
+        if src.startswith("dataset:"):
+            attr = src.split(":", 1)[1]
+            allowed = _DATASET_MODELS.get(ds, [])
+            if attr not in allowed:
+                raise RecipeError(
+                    f"Model {m['name']!r}: source {src!r} is not a model of dataset {ds!r}; allowed: "
+                    f"{', '.join('dataset:' + a for a in allowed) or '(none)'}."
+                )
+        if src.startswith("hf:"):
+            path = Path(src[3:]).expanduser()
+            if not path.exists():
+                raise RecipeError(
+                    f"Model {m['name']!r}: {src!r} is not a local folder; brainalign never downloads at run time. "
+                    "Download the model first and give its folder."
+                )
+        if (src == "minilm" or src.startswith("hf:")) and "text" not in m and ds in ("kriegeskorte92",):
+            raise RecipeError(
+                f"Model {m['name']!r} is a language model on an image dataset: give text = \"...{{category}}...\" "
+                "to describe each stimulus from its table columns."
+            )
+    methods = recipe["methods"]["use"]
+    if "encoding" in methods and ds == "kriegeskorte92":
+        raise RecipeError("methods.use includes 'encoding' but kriegeskorte92 has RDMs only; use 'rsa' and 'trsa'.")
+    trsa = recipe["methods"].get("trsa", {})
+    if trsa.get("low", 0) > trsa.get("up", 1):
+        raise RecipeError(f"[methods.trsa] low = {trsa['low']} must not exceed up = {trsa['up']}.")
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in recipe.items()}
+    out["models"] = [dict(m) for m in models]
+    for section, defaults in DEFAULTS.items():
+        out[section] = {**defaults, **out.get(section, {})}
+    out["recipe"].setdefault("name", Path(str(source)).stem)
+    return out
+
+
+_DATASET_MODELS = {"kriegeskorte92": ["alexnet_rdms", "model_rdms", "behavior_rdms"], "haxby2001": []}
+
+
+def load_recipe(path: str | Path) -> dict:
+    """Read a TOML recipe and validate it (nothing is computed).
+
+    Examples
+    --------
+    >>> recipe = load_recipe("encoding/kriegeskorte92_rsa.toml")  # doctest: +SKIP
+    >>> recipe["methods"]["use"]  # doctest: +SKIP
+    ['rsa', 'trsa']
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    path = Path(path)
+    if not path.is_file():
+        near = sorted(p.name for p in path.parent.glob("*.toml")) if path.parent.is_dir() else []
+        raise FileNotFoundError(f"No recipe file {str(path)!r}." + (f" Recipes in that folder: {near}." if near else ""))
+    try:
+        parsed = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise RecipeError(f"{path} is not valid TOML: {err}") from None
+    return validate_recipe(parsed, source=str(path))
