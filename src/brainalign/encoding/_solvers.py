@@ -155,6 +155,7 @@ class _Fold:
         self.Xval = Xc[val]
         self.n_tr = n_tr
         self.dual = dual
+        self.fit_intercept = fit_intercept
 
 
 def _fold_scores(fold: _Fold, Yc, Z_all, scoring, dt):
@@ -162,7 +163,10 @@ def _fold_scores(fold: _Fold, Yc, Z_all, scoring, dt):
     val = fold.val
     Yv = Yc[val]
     n_val = Yv.shape[0]
-    tr_mean = (Yc.sum(0) - Yv.sum(0)) / fold.n_tr  # train-fold target means
+    if fold.fit_intercept:
+        tr_mean = (Yc.sum(0) - Yv.sum(0)) / fold.n_tr  # train-fold target means
+    else:
+        tr_mean = torch.zeros_like(Yv[0])
     if fold.dual:
         R = Yc[fold.train] - tr_mean
     else:
@@ -203,14 +207,22 @@ def _full_decomposition(Xc, dual):
     return _eigh64(X64 @ X64.T if dual else X64.T @ X64)
 
 
-def _refit(Xc, Yc, Z_all, lam, U, alpha_t, dual, dt):
-    """Weights (n_features, n_batch) for per-target alphas ``alpha_t`` (n_batch,)."""
+def _refit(Xc, Yc, A, lam, U, alpha_t, dual, dt):
+    """Weights (n_features, n_batch) for per-target alphas ``alpha_t`` (n_batch,).
+
+    Primal: ``A = Xc V`` (formed in float64, then cast) so that ``Aᵀ Y`` carries no error
+    amplified by small eigenvalues (forming ``Xᵀ Y`` first would, in float32).
+    """
     U = U.to(dt)
     filt = 1.0 / (lam.to(dt)[:, None] + alpha_t[None, :])
     if dual:
         dual_coef = U @ (filt * (U.T @ Yc))
         return Xc.T @ dual_coef
-    return U @ (filt * (U.T @ Z_all))
+    return U @ (filt * (A.T @ Yc))
+
+
+def _rotated(Xc, U, dual, dt):
+    return None if dual else (Xc.to(torch.float64) @ U).to(dt)
 
 
 # ----------------------------------------------------------------------------- public solvers
@@ -303,6 +315,7 @@ def solve_ridge_cv(
     n_basis = [f.n_basis for f in folds]
     logger.info("ridge CV: %d folds, %s form, alpha basis sizes %s", len(folds), "dual" if dual else "primal", n_basis)
     lam_full, U_full = _full_decomposition(Xc, dual) if return_weights else (None, None)
+    A_full = _rotated(Xc, U_full, dual, dt) if return_weights else None
 
     n_val_max = max(len(va) for _, va in splits)
     d = n_tr_max if dual else p
@@ -326,7 +339,7 @@ def solve_ridge_cv(
             cv_scores[:, cols] += _fold_scores(fold, Yc, Z_all, scoring, dt)
         if return_weights and not two_pass:
             best = al_t[cv_scores[:, cols].argmax(0)]
-            W = _refit(Xc, Yc, Z_all, lam_full, U_full, best, dual, dt)
+            W = _refit(Xc, Yc, A_full, lam_full, U_full, best, dual, dt)
             coef[cols] = W.T
             if fit_intercept:
                 intercept[cols] = y_mean - x_mean @ W
@@ -389,6 +402,7 @@ def solve_ridge(
     x_mean = Xt.mean(0) if fit_intercept else torch.zeros(p, dtype=dt, device=dev)
     Xc = Xt - x_mean if fit_intercept else Xt
     lam, U = _full_decomposition(Xc, dual)
+    A = _rotated(Xc, U, dual, dt)
     batch = _batch_size(n_targets, 3 * n + 3 * p, torch.finfo(dt).bits // 8, dev, n_targets_batch)
     coef = torch.zeros((n_targets, p), dtype=dt, device=dev)
     intercept = torch.zeros(n_targets, dtype=dt, device=dev)
@@ -397,7 +411,7 @@ def solve_ridge(
         Yb = Yt[:, cols]
         y_mean = Yb.mean(0) if fit_intercept else None
         Yc = Yb - y_mean if fit_intercept else Yb
-        W = _refit(Xc, Yc, None if dual else Xc.T @ Yc, lam, U, al[cols], dual, dt)
+        W = _refit(Xc, Yc, A, lam, U, al[cols], dual, dt)
         coef[cols] = W.T
         if fit_intercept:
             intercept[cols] = y_mean - x_mean @ W
