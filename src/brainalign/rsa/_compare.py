@@ -56,7 +56,7 @@ def compare(rdms_a: Any, rdms_b: Any, *, method: str = "spearman") -> np.ndarray
     --------
     >>> import numpy as np
     >>> a = np.random.default_rng(0).random((2, 10))   # two 5x5 RDMs (upper triangles)
-    >>> compare(a, a, method="corr").round(6)[0, 0]
+    >>> float(compare(a, a, method="corr")[0, 0].round(6))
     1.0
     """
     check_option("method", method, COMPARE_METHODS)

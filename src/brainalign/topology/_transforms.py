@@ -81,7 +81,7 @@ def geotopological(rdms: Any, *, low: float, up: float, rank: bool = True):
     --------
     >>> import numpy as np
     >>> g = geotopological(np.arange(1.0, 11.0), low=0.2, up=0.8)
-    >>> g.get_vectors().min(), g.get_vectors().max()
+    >>> float(g.get_vectors().min()), float(g.get_vectors().max())
     (0.0, 1.0)
     """
     low, up = _check_thresholds(low, up)
