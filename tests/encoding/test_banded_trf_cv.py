@@ -7,6 +7,7 @@ from brainalign.encoding import TRF, BandedRidgeCV, cross_validate_encoding, sim
 from brainalign.stats import r2_score
 
 
+@pytest.mark.slow
 def test_banded_selects_informative_band_and_split_sums(rng):
     n = 300
     X = rng.standard_normal((n, 10))
