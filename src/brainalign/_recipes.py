@@ -121,7 +121,10 @@ SCHEMA: dict[str, Any] = {
                          isinstance(x, (int, float)) and x > 0 for x in v) else "a list of positive numbers",
                      "delays": lambda v: None if isinstance(v, list) and all(
                          isinstance(x, int) and not isinstance(x, bool) for x in v) else "a list of integers (samples)",
-                     "outer_cv": _str(), "ceiling_by": _str(), "fill_missing": _float(-1e9, 1e9)},
+                     "outer_cv": lambda v: None if v == "run" or (isinstance(v, int) and not isinstance(v, bool)
+                                                                  and v >= 2) else "'run' or an integer >= 2",
+                     "inner_cv": _int(2), "ceiling_by": _str(), "fill_missing": _float(-1e9, 1e9),
+                     "pca": _int(1), "block_length": _int(1)},
     },
     "statistics": {"n_boot": _int(0), "n_perm": _int(0), "ci": _float(0.5, 0.999), "n_jobs": _int(-1)},
     "outputs": {"figures": _str_list(FIGURES), "dpi": _int(50), "table": _bool},

@@ -22,7 +22,7 @@ TRSA_DEFAULTS = {"rdm_method": "correlation", "compare": "corr", "low": 0.25, "u
                  "transform": "geotopological", "time_window": None}
 TRANSFORMS = ("geotopological", "geodesic")
 ENCODING_DEFAULTS = {"alphas": None, "outer_cv": "run", "delays": None, "fill_missing": 0.0,
-                     "ceiling_by": None, "block_length": 10}
+                     "ceiling_by": None, "block_length": 10, "pca": None}
 
 
 # --------------------------------------------------------------------------- shared maths hooks

@@ -183,6 +183,12 @@ def _rsa_ceiling(subjects: list[tuple[str, dict]], items: list, method: str, opt
 def _design(model: ModelInput, layer: str, bd: Any, key: str, options: dict) -> np.ndarray:
     """(n_samples, n_features) design of one layer for the brain samples."""
     X = np.asarray(model.arrays[layer], dtype=float)
+    n_comp = options.get("pca")
+    if n_comp:  # item-level PCA: exact when n_comp >= rank (e.g. few distinct stimuli), much faster ridge
+        Xc = X - X.mean(0)
+        _, sv, vt = np.linalg.svd(Xc, full_matrices=False)
+        keep = min(int(n_comp), int((sv > sv[0] * 1e-10).sum()) if sv.size else 0) or 1
+        X = Xc @ vt[:keep].T
     if key not in bd.samples:
         raise ValueError(
             f"Encoding needs the stimulus of every sample: the samples table has no {key!r} column "
