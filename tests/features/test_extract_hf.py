@@ -158,3 +158,35 @@ def test_long_text_with_context_equals_windows_by_hand(bert_dir):
 def test_layer_name_regex_object(bert_dir):
     fx = FeatureExtractor(bert_dir, layers=re.compile(r"encoder\.layer\.\d+"), progress=False)
     assert [r.source for r in fx._refs] == ["hook", "hook"]
+
+
+def test_hooked_module_without_token_axis_is_refused(bert_dir):
+    fx = FeatureExtractor(bert_dir, layers="encoder.layer.0.attention.self.query", progress=False)
+    assert fx.extract(["the cat"])["encoder.layer.0.attention.self.query"].shape == (1, 32)
+    fx = FeatureExtractor(bert_dir, layers="embeddings.word_embeddings", progress=False)
+    assert fx.extract(["the cat"]).n_items == 1
+    from transformers import BertModel
+
+    model = BertModel.from_pretrained(bert_dir, add_pooling_layer=True)
+    fx = FeatureExtractor(model, processor=fx.processor, layers="pooler", progress=False)
+    with pytest.raises(ValueError, match=r"Layer 'pooler' gave an output of shape \(1, 32\) .*one vector per token"):
+        fx.extract(["the cat"])
+
+
+def test_video_frames_keep_their_onsets(vit_dir, rng):
+    frames = images(rng, 4)
+    stim = Stimuli({"modality": "video", "image": frames, "onset": [0.0, 0.5, 1.0, 1.5], "run": 1})
+    feats = FeatureExtractor(vit_dir, layers="layer.1", progress=False).extract(stim)
+    assert feats["layer.1"].shape == (4, 32)
+    assert feats.item_table["onset"].tolist() == [0.0, 0.5, 1.0, 1.5]
+    mixed = Stimuli({"modality": ["text", "image"], "text": ["a", None], "image": [None, frames[0]]})
+    with pytest.raises(ValueError, match=r"Stimuli mix modalities \['image', 'text'\]"):
+        FeatureExtractor(vit_dir, progress=False).extract(mixed)
+
+
+def test_word_without_tokens_gets_zeros_and_a_warning(bert_dir):
+    stim = Stimuli.from_words(["the", "\u200b", "cat"], [0.0, 0.3, 0.6])
+    with pytest.warns(UserWarning, match=r"1 words gave no token \(e\.g\. row 1\)"):
+        feats = FeatureExtractor(bert_dir, progress=False, cache_dir=False).extract(stim)
+    np.testing.assert_array_equal(feats["layer.1"][1], 0)
+    assert (np.abs(feats["layer.1"][[0, 2]]).sum(1) > 0).all()

@@ -427,10 +427,12 @@ class FeatureExtractor:
             for r in self._refs:
                 if r.source == "hook" and r.name in captured:
                     layer_out[r.name] = captured[r.name]
-            pooled = self._pool_all(kind, layer_out, flat, rows, lengths, n_positions)
+            ids = inputs.get("input_ids") if isinstance(inputs, dict) else None
+            tokens_shape = tuple(ids.shape) if ids is not None else None
+            pooled = self._pool_all(kind, layer_out, flat, rows, lengths, n_positions, tokens_shape)
         return rows if flat is None else np.unique(rows), pooled
 
-    def _pool_all(self, kind, layer_out, flat, rows, lengths, n_positions):
+    def _pool_all(self, kind, layer_out, flat, rows, lengths, n_positions, tokens_shape=None):
         out_dtype = {"float32": "float32", "float16": "float16"}[str(self.dtype)]
         import torch
 
@@ -439,7 +441,12 @@ class FeatureExtractor:
             uniq, local = np.unique(rows, return_inverse=True)
         valid = None
         for name, y in layer_out.items():
-            if flat is not None and y.ndim >= 3:
+            if flat is not None:
+                if y.ndim < 3 or (tokens_shape is not None and tuple(y.shape[:2]) != tokens_shape):
+                    raise ValueError(
+                        f"Layer {name!r} gave an output of shape {tuple(y.shape)} for token ids of shape "
+                        f"{tokens_shape}; text pooling needs one vector per token (batch, tokens, features). "
+                        "Pick a module that outputs hidden states (e.g. a transformer block).")
                 t = pool_tokens(y, flat, local, len(uniq), self.pooling, n_positions)
             else:
                 if kind == "audio" and lengths is not None and y.ndim == 3 and valid is None:
