@@ -190,3 +190,25 @@ def test_word_without_tokens_gets_zeros_and_a_warning(bert_dir):
         feats = FeatureExtractor(bert_dir, progress=False, cache_dir=False).extract(stim)
     np.testing.assert_array_equal(feats["layer.1"][1], 0)
     assert (np.abs(feats["layer.1"][[0, 2]]).sum(1) > 0).all()
+
+
+def test_audio_without_attention_mask_is_batched_by_length(w2v_dir, rng):
+    from transformers import Wav2Vec2FeatureExtractor
+
+    proc = Wav2Vec2FeatureExtractor(sampling_rate=16000, return_attention_mask=False)
+    fx = FeatureExtractor(w2v_dir, processor=proc, layers="layer.1", progress=False, cache_dir=False)
+    batches = []
+    fx.model.register_forward_pre_hook(lambda m, a, kw: batches.append(tuple(kw["input_values"].shape)),
+                                       with_kwargs=True)
+    waves = [rng.standard_normal(n).astype(np.float32) for n in (1600, 2000, 1600, 2000, 2400)]
+    feats = fx.extract(waves, sfreq=16000)
+    assert sorted(batches) == [(1, 2400), (2, 1600), (2, 2000)]  # no padding inside a batch
+    for i, w in enumerate(waves):
+        hs = _own_hidden(fx.model, proc([w], sampling_rate=16000, return_tensors="pt"))
+        np.testing.assert_allclose(feats["layer.1"][i], hs[2].mean(0), atol=3e-5, rtol=1e-4)
+
+
+def test_audio_rate_without_rational_ratio_is_refused(w2v_dir):
+    fx = FeatureExtractor(w2v_dir, progress=False)
+    with pytest.raises(ValueError, match=r"Cannot resample audio from 16000.3 Hz to the processor's 16000 Hz"):
+        fx.extract([np.zeros(1600, np.float32)], sfreq=16000.3)
