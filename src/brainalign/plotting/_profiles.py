@@ -210,9 +210,10 @@ def plot_layer_assignment(assignment: pd.DataFrame, *, title: str | None = None,
         for p, v, lay, pb in zip(pos, vals, m["best_layer"], m.get("p_best", pd.Series([np.nan] * len(m)))):
             if np.isfinite(v):
                 txt = f"{lay}" + (f" (p={pb:.2f})" if np.isfinite(pb) else "")
-                ax.text(min(v, 1.0) + 0.02, p, txt, va="center", fontsize=7)
+                ax.text(1.03, p, txt, va="center", fontsize=7)
     ax.set_yticks(np.arange(len(rows)), rows)
-    ax.set_xlim(0, 1.35)
+    ax.set_xlim(0, 1.5)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_xlabel("relative depth of the best layer (0 = first, 1 = last)")
     ax.set_ylabel("region")
     ax.legend(fontsize=8, title="model", loc="lower right")
