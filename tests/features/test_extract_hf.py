@@ -212,3 +212,11 @@ def test_audio_rate_without_rational_ratio_is_refused(w2v_dir):
     fx = FeatureExtractor(w2v_dir, progress=False)
     with pytest.raises(ValueError, match=r"Cannot resample audio from 16000.3 Hz to the processor's 16000 Hz"):
         fx.extract([np.zeros(1600, np.float32)], sfreq=16000.3)
+
+
+def test_modality_mismatch_is_refused(vit_dir):
+    fx = FeatureExtractor(vit_dir, progress=False)
+    with pytest.raises(ValueError, match="ViTModel takes image inputs but the stimuli are text items"):
+        fx.extract(["a sentence"])
+    with pytest.raises(ValueError, match="Invalid value for the 'dtype'"):
+        FeatureExtractor(vit_dir, dtype="bfloat16")

@@ -120,8 +120,8 @@ class FeatureExtractor:
         from .._backend import resolve_device
 
         check_option("pooling", pooling, POOLINGS)
-        self.dtype = np.dtype(check_option("dtype", "float32" if dtype is None else np.dtype(dtype).name,
-                                           ["float32", "float16"]))
+        name = "float32" if dtype is None else (dtype if isinstance(dtype, str) else getattr(dtype, "name", str(dtype)))
+        self.dtype = np.dtype(check_option("dtype", name, ["float32", "float16"]))
         if not (batch_size == "auto" or (isinstance(batch_size, (int, np.integer)) and batch_size >= 1)):
             raise ValueError(f"batch_size must be a positive int or 'auto'; got {batch_size!r}.")
         self.handle = load_model(model, processor=processor, preprocess=preprocess,
@@ -171,6 +171,12 @@ class FeatureExtractor:
             raise ValueError(f"Stimuli mix modalities {sorted(mods)}; extract each modality separately.")
         mod = mods.pop()
         h = self.handle
+        family = {"word": "text", "video": "image"}.get(mod, mod)
+        if h.kind == "hf" and h.modality is not None and h.modality != family and h.preprocess is None:
+            raise ValueError(
+                f"{type(h.module).__name__} takes {h.modality} inputs but the stimuli are {mod} items; use a "
+                f"model for {family} (or pass preprocess= to build its inputs yourself)."
+            )
         if mod in ("text", "word"):
             tok = h.processor
             if mod == "word":
@@ -198,16 +204,22 @@ class FeatureExtractor:
             return "image", units, 0
         return "audio", audio_units(table, rows, h.processor if h.preprocess is None else None), 0
 
-    def _key_meta(self, stim_hash: str, compute: str) -> dict:
-        proc = self.handle.processor
-        fp = None
-        if proc is not None:
-            backend = getattr(proc, "backend_tokenizer", None)
-            text = backend.to_str() if backend is not None else (
-                proc.to_json_string() if hasattr(proc, "to_json_string") else repr(proc))
+    def _processor_fingerprint(self) -> str | None:
+        """SHA-256 of the tokenizer / processor configuration (computed once)."""
+        if not hasattr(self, "_proc_fp"):
             import hashlib
 
-            fp = hashlib.sha256(text.encode()).hexdigest()
+            proc, fp = self.handle.processor, None
+            if proc is not None:
+                backend = getattr(proc, "backend_tokenizer", None)
+                text = backend.to_str() if backend is not None else (
+                    proc.to_json_string() if hasattr(proc, "to_json_string") else repr(proc))
+                fp = hashlib.sha256(text.encode()).hexdigest()
+            self._proc_fp = fp
+        return self._proc_fp
+
+    def _key_meta(self, stim_hash: str, compute: str) -> dict:
+        fp = self._processor_fingerprint()
         pre = self.handle.preprocess
         return {"model_id": self.model_id, "weights_hash": self.weights_hash,
                 "layers": [[r.name, r.source] for r in self._refs], "pooling": self.pooling,
@@ -345,7 +357,7 @@ class FeatureExtractor:
                 bar.close()
         self.batch_size_ = bs
         if names_in_order is None:  # everything came from a resumed store
-            names_in_order = [r.name for r in self._refs]
+            names_in_order = list(getattr(writer, "layers", {})) or [r.name for r in self._refs]
         return names_in_order
 
     def _ordered_names(self, fired: list[str]) -> list[str]:
@@ -414,16 +426,15 @@ class FeatureExtractor:
                 out = self.handle.module(**inputs, output_hidden_states=want_hidden)
             else:
                 out = self.handle.module(**inputs) if isinstance(inputs, dict) else self.handle.module(inputs)
-            layer_out = {}
+            layer_out = {}  # hidden states in model order, then hooked modules
             if want_hidden:
                 hs = getattr(out, "hidden_states", None)
                 if hs is None or len(hs) != len(self.handle.hidden_names):
                     raise ValueError(f"{type(self.handle.module).__name__} returned "
                                      f"{None if hs is None else len(hs)} hidden states, expected "
                                      f"{len(self.handle.hidden_names)}; use module names as layers (hooks).")
-                for r in self._refs:
-                    if r.source == "hidden":
-                        layer_out[r.name] = hs[r.index]
+                for r in sorted((r for r in self._refs if r.source == "hidden"), key=lambda r: r.index):
+                    layer_out[r.name] = hs[r.index]
             for r in self._refs:
                 if r.source == "hook" and r.name in captured:
                     layer_out[r.name] = captured[r.name]
