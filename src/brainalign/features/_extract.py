@@ -441,15 +441,23 @@ class FeatureExtractor:
             ids = inputs.get("input_ids") if isinstance(inputs, dict) else None
             tokens_shape = tuple(ids.shape) if ids is not None else None
             pooled = self._pool_all(kind, layer_out, flat, rows, lengths, n_positions, tokens_shape)
-        return rows if flat is None else np.unique(rows), pooled
+        return pooled.pop("__rows__"), pooled
 
     def _pool_all(self, kind, layer_out, flat, rows, lengths, n_positions, tokens_shape=None):
         out_dtype = {"float32": "float32", "float16": "float16"}[str(self.dtype)]
         import torch
 
         result = {}
+        result["__rows__"] = rows
         if flat is not None:
-            uniq, local = np.unique(rows, return_inverse=True)
+            # output rows in order of first appearance: one row per window (sentences) then maps
+            # straight onto the batched matmul's output, no gather needed
+            uniq, first, inv = np.unique(rows, return_index=True, return_inverse=True)
+            order = np.argsort(first, kind="stable")
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            local = rank[inv]
+            result["__rows__"] = uniq[order]
         valid = None
         for name, y in layer_out.items():
             if flat is not None:
