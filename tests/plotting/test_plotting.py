@@ -220,3 +220,30 @@ def test_rdm_and_mds(rng):
         plot_mds(d, categories=["a", "b", "c"])
     with pytest.raises(ValueError, match="rsatoolbox RDMs or an array"):
         plot_rdm(np.zeros((3, 4)))
+
+
+def test_rdm_colorbar_label_kept_with_rank(rng):
+    d = rng.random((2, 6, 6))
+    d = d + d.transpose(0, 2, 1)
+    assert _colorbar_labels(plot_rdm(d, rank=True, colorbar_label="1 - r (rank)")) == ["1 - r (rank)"]
+    assert _colorbar_labels(plot_rdm(d, colorbar_label="1 - r")) == ["1 - r"]
+    assert _colorbar_labels(plot_rdm(d, rank=True)) == ["dissimilarity (percentile)"]
+    assert _colorbar_labels(plot_rdm(d)) == ["dissimilarity"]
+
+
+def test_layer_assignment_legend_covers_no_label():
+    df = pd.DataFrame(dict(model=["a", "a", "b", "b"], roi=["V1", "IT"] * 2, method="rsa",
+                           best_layer=["encoder.layer.0.output", "encoder.layer.11.output", "features.1", "features.12"],
+                           best_layer_depth=[0.0, 1.0, 0.2, 0.9], p_best=[0.9, 0.6, 0.5, 0.8]))
+    fig = plot_layer_assignment(df)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 1
+    box = legends[0].get_window_extent(renderer)
+    ax = fig.axes[0]
+    for artist in [*ax.texts, *ax.patches]:
+        assert not box.overlaps(artist.get_window_extent(renderer)), artist

@@ -216,7 +216,8 @@ def plot_layer_assignment(assignment: pd.DataFrame, *, title: str | None = None,
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_xlabel("relative depth of the best layer (0 = first, 1 = last)")
     ax.set_ylabel("region")
-    ax.legend(fontsize=8, title="model", loc="lower right")
+    # outside the axes: inside, any corner can cover a bar or its layer label
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, title="model", loc="outside right upper")
     ax.set_title(title or "Layer-to-region assignment (bars: bootstrap CI; p = P(best layer))", fontsize=10)
     return fig
 

@@ -50,7 +50,7 @@ def _group_ticks(ax: Any, categories: Sequence[Any], n: int) -> None:
 
 def plot_rdm(rdms: Any, *, titles: Sequence[str] | None = None, categories: Sequence[Any] | None = None,
              n_cols: int | None = None, cmap: str = "viridis", rank: bool = False,
-             colorbar_label: str = "dissimilarity", title: str | None = None):
+             colorbar_label: str | None = None, title: str | None = None):
     """Representational dissimilarity matrices as images, one panel per RDM.
 
     Parameters
@@ -62,6 +62,9 @@ def plot_rdm(rdms: Any, *, titles: Sequence[str] | None = None, categories: Sequ
         Condition labels; contiguous groups get one tick and a white separator line.
     rank : bool
         Show rank-transformed dissimilarities (percentiles), as in Kriegeskorte et al. 2008.
+    colorbar_label : str, optional
+        Default ``"dissimilarity"``, or ``"dissimilarity (percentile)"`` with ``rank=True``;
+        a label you give is used as is.
 
     Returns
     -------
@@ -91,7 +94,9 @@ def plot_rdm(rdms: Any, *, titles: Sequence[str] | None = None, categories: Sequ
             r = rankdata(m[iu]) / len(iu[0]) * 100
             out[k][iu] = r
             out[k] = out[k] + out[k].T
-        mats, colorbar_label = out, "dissimilarity (percentile)"
+        mats = out
+    if colorbar_label is None:  # default only: a label given by the user is kept as is
+        colorbar_label = "dissimilarity (percentile)" if rank else "dissimilarity"
     vmin, vmax = float(np.nanmin(mats)), float(np.nanmax(mats))
     im = None
     for ax, m, name in zip(axes, mats, names):
