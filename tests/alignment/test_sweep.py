@@ -152,3 +152,32 @@ def test_encoding_and_trsa_recover_generating_layer(toy_features):
     assert ((enc["ci_low"] <= enc["score"]) & (enc["score"] <= enc["ci_high"])).all()
     vs = voxels[f"toy|{bd.subject or 'sub-01'}|late"]
     assert vs.shape == (5, 20) and (vs.argmax(0) == 4).mean() > 0.8
+
+
+def test_encoding_ceiling_is_single_presentation_ceiling(toy_features):
+    """The scored quantity is r on single presentations: its ceiling is truth.noise_ceiling,
+    not the (higher) ceiling of the mean of the repeats."""
+    from brainalign.datasets import simulate_responses
+
+    bd, truth = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=0.5,
+                                   n_repeats=4, seed=3)
+    table = sweep(toy_features, bd, methods=["encoding"], n_boot=0, n_perm=0, progress=False,
+                  encoding={"alphas": [0.1, 1.0, 10.0, 100.0], "ceiling_by": "stimulus_id"})
+    roi_of = bd.channels["roi"].to_numpy()
+    for roi, layer in (("early", "l0"), ("late", "l4")):
+        ceiling_true = truth.noise_ceiling[roi_of == roi].mean()  # sqrt(0.5 / 1.5) = 0.577
+        assert truth.noise_ceiling_mean[roi_of == roi].mean() - ceiling_true > 0.2  # the two conventions differ
+        rows = table[table["roi"] == roi]
+        assert rows["ceiling"].nunique() == 1
+        assert rows["ceiling"].iloc[0] == pytest.approx(ceiling_true, abs=0.04)
+        best = rows.set_index("layer").loc[layer]
+        assert best["normalized_score"] == pytest.approx(best["score"] / ceiling_true, abs=0.06)
+        assert 0.75 < best["normalized_score"] <= 1.0  # the generating layer gets near the ceiling
+    with pytest.raises(ValueError, match="ceiling_by='trial' is not a samples column"):
+        sweep(toy_features, bd, methods=["encoding"], n_boot=0, n_perm=0, progress=False,
+              encoding={"ceiling_by": "trial"})
+    once = bd.select(samples=(bd.samples["repetition"] < 2).to_numpy())
+    once.samples["stimulus_id"] = [f"x{i}" for i in range(once.n_samples)]
+    with pytest.raises(ValueError, match="presented at least twice"):
+        sweep(toy_features, once, methods=["encoding"], n_boot=0, n_perm=0, progress=False,
+              encoding={"ceiling_by": "stimulus_id"})

@@ -226,15 +226,48 @@ def _boot_units(bd: Any, key: str, groups: np.ndarray, block: int) -> np.ndarray
     return out
 
 
+_MAX_CEILING_PAIRS = 45
+
+
 def _encoding_ceiling(bd: Any, by: str | None) -> np.ndarray | None:
-    if by is None or by not in bd.samples:
+    """Per-channel ceiling of the held-out r of single-presentation data, array (n_channels,).
+
+    The encoding score correlates predictions with single presentations (not with the mean
+    of the repeats), so the ceiling is that of one presentation: ``sqrt(c1)`` with ``c1``
+    the correlation between two single presentations of the same stimuli (for signal plus
+    independent noise, ``c1 = snr / (1 + snr)`` and the best possible r is ``sqrt(c1)``).
+    ``c1`` is :func:`brainalign.stats.split_half_reliability` without Spearman-Brown on
+    the samples of two presentation indices (the i-th and j-th time each stimulus is
+    shown: one presentation per half), averaged over pairs (i, j).
+    """
+    if by is None:
         return None
-    from ..stats import noise_ceiling
+    if by not in bd.samples:
+        raise ValueError(f"encoding ceiling_by={by!r} is not a samples column (columns: {list(bd.samples.columns)}).")
+    from itertools import combinations
+
+    from ..stats import split_half_reliability
 
     keep = bd.samples[by].notna().to_numpy()
-    # split-half (Spearman-Brown) reliability c bounds r**2: the ceiling of r is sqrt(c)
-    c = np.asarray(noise_ceiling(bd.select(samples=keep), by=by, method="split_half"), dtype=float).reshape(-1)
-    return np.sqrt(np.clip(c, 0, None))
+    ids = bd.samples[by][keep].astype(str).reset_index(drop=True)
+    data = np.asarray(bd.data)[keep]
+    occurrence = ids.groupby(ids).cumcount().to_numpy()  # k-th presentation of each stimulus
+    pairs = list(combinations(range(int(occurrence.max()) + 1 if len(ids) else 0), 2))
+    if len(pairs) > _MAX_CEILING_PAIRS:  # many repeats: a fixed subset of pairs is plenty
+        pick = np.random.default_rng(0).choice(len(pairs), _MAX_CEILING_PAIRS, replace=False)
+        pairs = [pairs[k] for k in np.sort(pick)]
+    rel = []
+    for i, j in pairs:
+        m = (occurrence == i) | (occurrence == j)
+        if (np.bincount(pd.factorize(ids[m])[0]) == 2).sum() < 3:
+            continue  # fewer than 3 stimuli shown an i-th and a j-th time
+        rel.append(split_half_reliability(data[m], ids[m].to_numpy(), n_splits=1, spearman_brown=False))
+    if not rel:
+        raise ValueError(
+            f"encoding ceiling_by={by!r}: fewer than 3 stimuli are presented at least twice, so there is no "
+            "noise ceiling; drop ceiling_by or name a column whose values repeat."
+        )
+    return np.sqrt(np.clip(np.mean(rel, axis=0), 0, None))
 
 
 # --------------------------------------------------------------------------- cache
@@ -340,6 +373,22 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         (bootstrap probability that the layer is the model's best for this subject, ROI and
         method) and sizes. ``normalized_score = score / ceiling``. ``table.attrs`` holds
         ``timings`` and ``n_cached``.
+
+    Notes
+    -----
+    Ceilings (the ``ceiling`` column is always on the scale of ``score``, so that
+    ``normalized_score = score / ceiling`` is the fraction of the attainable score):
+
+    - encoding (``encoding={"ceiling_by": "stimulus_id"}``; NaN without it): the score is
+      the held-out Pearson r of predictions with *single-presentation* data, averaged over
+      the ROI's channels. Its ceiling is, per channel, ``sqrt(c1)`` with ``c1`` the
+      correlation between two single presentations of the same stimuli
+      (:func:`brainalign.stats.split_half_reliability` with one presentation per half and
+      no Spearman-Brown step, averaged over pairs of presentations), averaged over the
+      ROI's channels. For signal plus noise of variance ratio ``snr`` this is
+      ``sqrt(snr / (1 + snr))``, not the (higher) ceiling of the mean of all repeats.
+    - RSA / tRSA: the upper bound of :func:`brainalign.rsa.noise_ceiling` over subjects
+      (or over one subject's run halves / RDM repeats); the lower bound is ``ceiling_low``.
 
     Examples
     --------
