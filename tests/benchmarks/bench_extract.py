@@ -6,14 +6,16 @@ states, mean pooling:
 * bare: ``model(**batch, output_hidden_states=True)`` on pre-tokenized, length-sorted batches
   of the same size as brainalign's (no pooling, nothing kept) -- the floor;
 * brainalign without cache, and with a fresh cache (``FeatureStore`` on disk), both including
-  tokenization, pooling, the weights hash, and writing the features.
+  tokenization, pooling, hashing the stimuli and writing the features (the weights hash is
+  computed once per extractor and printed separately).
 
 The sentences are timed in chunks of 500; each chunk runs ``--repeat`` times per method in
 rotating order and the best time per chunk is kept, so that load from other processes on the
-machine affects all methods alike. Then peak RSS growth of a fresh process extracting
-with a cache, for two stimulus counts (it should not grow with n).
+machine affects all methods alike. Then the peak RSS growth (current RSS polled every 2 ms)
+of a fresh process extracting with a cache, for two stimulus counts (it should not grow with
+n), next to the same extraction kept in RAM.
 
-Run: ``python tests/benchmarks/bench_extract.py [--n 3000] [--repeat 2]``
+Run: ``python tests/benchmarks/bench_extract.py [--n 3000] [--repeat 3] [--rss-only]``
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -65,9 +66,26 @@ def rss_child(n: int, cache: bool) -> None:
     fx = FeatureExtractor(minilm_path(), cache_dir=tempfile.mkdtemp() if cache else False, progress=False,
                           batch_size=64)
     fx.extract(make_sentences(64, seed=2))  # warm up: first batches, weights hash
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import threading
+
+    def rss_mib() -> float:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    peak, stop = [rss_mib()], threading.Event()
+    base = peak[0]
+
+    def poll():  # current RSS sampled every 2 ms (ru_maxrss would be dominated by model loading)
+        while not stop.is_set():
+            peak.append(max(peak[-1], rss_mib()))
+            stop.wait(0.002)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
     feats = fx.extract(sentences)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    stop.set()
+    thread.join()
+    after, before = peak[-1] * 1024, base * 1024
     size = sum(feats[k].nbytes for k in feats.layer_names)
     print(json.dumps({"n": n, "growth_mib": (after - before) / 1024, "features_mib": size / 2**20}))
 
@@ -79,6 +97,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-only", action="store_true", help="only the peak-RSS part")
     args = parser.parse_args()
     if args.rss_child is not None:
         rss_child(args.rss_child, not args.no_cache)
@@ -89,6 +108,8 @@ def main() -> None:
 
     from brainalign.features import FeatureExtractor
 
+    if args.rss_only:
+        return rss_report()
     path = minilm_path()
     sentences = make_sentences(args.n)
     tok = AutoTokenizer.from_pretrained(path)
@@ -146,6 +167,10 @@ def main() -> None:
     print(f"brainalign, cache hit (load+verify): {t_hit:7.2f} s")
     print(f"weights hash (once per extractor)  : {t_hash:7.2f} s")
 
+    rss_report()
+
+
+def rss_report() -> None:
     for flag, label in (([], "with cache   "), (["--no-cache"], "in RAM (ref.)")):
         for n in (1000, 4000):
             out = subprocess.run([sys.executable, __file__, "--rss-child", str(n), *flag], capture_output=True,
@@ -153,7 +178,6 @@ def main() -> None:
             res = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"peak RSS growth {label}, n={n:5d}: {res['growth_mib']:6.1f} MiB "
                   f"(features: {res['features_mib']:.1f} MiB)")
-
 
 if __name__ == "__main__":
     main()
