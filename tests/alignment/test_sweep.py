@@ -181,3 +181,29 @@ def test_encoding_ceiling_is_single_presentation_ceiling(toy_features):
     with pytest.raises(ValueError, match="presented at least twice"):
         sweep(toy_features, once, methods=["encoding"], n_boot=0, n_perm=0, progress=False,
               encoding={"ceiling_by": "stimulus_id"})
+
+
+def test_encoding_with_two_runs_falls_back_to_kfold_inner_cv(toy_features, monkeypatch, caplog):
+    from brainalign.datasets import simulate_responses
+    import brainalign.encoding
+
+    bd, _ = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=20, snr=2.0,
+                               n_repeats=2, seed=1)
+    assert bd.samples["run"].nunique() == 2
+    kw = dict(methods=["encoding"], n_boot=0, n_perm=0, progress=False)
+    with caplog.at_level("WARNING", logger="brainalign"):
+        table = sweep(toy_features, bd, encoding={"alphas": [1.0, 10.0, 100.0]}, **kw)
+    assert "contiguous folds within that run" in caplog.text
+    best = assign_layers(table).set_index("roi")["best_layer"]
+    assert best["early"] == "l0" and best["late"] == "l4"
+
+    # impossible settings fail up front, before any model is fitted
+    def never(*args, **kwargs):
+        raise AssertionError("computed before the inputs were checked")
+
+    monkeypatch.setattr(brainalign.encoding, "cross_validate_encoding", never)
+    with pytest.raises(ValueError, match=r"2 runs.*inner_cv='run' cannot leave a run out.*'inner_cv': 5"):
+        sweep(toy_features, bd, encoding={"inner_cv": "run"}, **kw)
+    one = bd.select(samples=(bd.samples["run"] == 0).to_numpy())
+    with pytest.raises(ValueError, match=r"have 1 run\(s\).*outer_cv='run' cannot be built.*at least 2 runs"):
+        sweep(toy_features, one, **kw)

@@ -154,6 +154,8 @@ def encoding_unit(spec: dict) -> list[dict]:
     cv_kwargs = {k: v for k, v in opts.items() if k not in ENCODING_DEFAULTS or k in ("alphas", "outer_cv")}
     cv_kwargs = {k: v for k, v in cv_kwargs.items() if v is not None}
     cv_kwargs.setdefault("device", "cpu")
+    if spec.get("inner_kfold"):  # one run per training set (sweep checked it): folds within that run
+        cv_kwargs["inner_cv"] = WithinRunKFold(int(spec["inner_kfold"]))
     rng = np.random.default_rng(spec["seed"])
     units = np.asarray(spec["boot_units"])
     codes, uniq = pd.factorize(units)
@@ -188,6 +190,22 @@ def encoding_unit(spec: dict) -> list[dict]:
     if spec.get("return_voxels"):
         rows[0]["_voxel_scores"] = np.stack(voxel)
     return rows
+
+
+class WithinRunKFold:
+    """``KFold(n_splits)`` (contiguous blocks, no shuffling) that ignores run labels: the inner
+    CV when a training set holds a single run."""
+
+    def __init__(self, n_splits: int) -> None:
+        self.n_splits = n_splits
+
+    def split(self, X: Any, y: Any = None, groups: Any = None):
+        from sklearn.model_selection import KFold
+
+        return KFold(self.n_splits).split(X)
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return self.n_splits
 
 
 def _colwise_r(a: np.ndarray, b: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:

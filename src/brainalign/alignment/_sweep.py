@@ -270,6 +270,49 @@ def _encoding_ceiling(bd: Any, by: str | None) -> np.ndarray | None:
     return np.sqrt(np.clip(np.mean(rel, axis=0), 0, None))
 
 
+def _run_groups(bd: Any) -> np.ndarray:
+    return bd.samples["run"].to_numpy() if "run" in bd.samples else np.zeros(bd.n_samples, int)
+
+
+def _encoding_cv_plan(entry: BrainInput, opts: dict) -> int | None:
+    """Check the encoding CV against the runs of one entry before anything is computed.
+
+    Returns ``k`` when the training sets of the outer CV hold a single run, so that the
+    run-grouped inner alpha search is impossible: the inner CV then falls back to ``k``
+    contiguous folds within the training run (``KFold(k)``, no shuffling), with a logged
+    note. Raises when the outer CV itself cannot be built, or when ``inner_cv="run"`` was
+    asked for explicitly.
+    """
+    from ..encoding import check_cv
+
+    bd = entry.data
+    groups = _run_groups(bd)
+    n_runs = len(pd.unique(groups))
+    outer = opts.get("outer_cv", "run")
+    where = f"encoding in sweep(), subject {entry.subject!r} ROI {entry.roi!r}"
+    try:
+        splits = check_cv(outer, bd.n_samples, groups)
+    except ValueError as err:
+        raise ValueError(
+            f"{where}: the data have {n_runs} run(s) ({'samples column run' if 'run' in bd.samples else 'no run column'}) "
+            f"and outer_cv={outer!r} cannot be built: {err} Held-out encoding scores need at least 2 runs "
+            "(or repeats): give a 'run' samples column (e.g. the repetition index) with >= 2 values."
+        ) from None
+    min_train = min(len(pd.unique(groups[tr])) for tr, _ in splits)
+    if min_train >= 2:
+        return None
+    inner = opts.get("inner_cv", 5)
+    if isinstance(inner, str):
+        raise ValueError(
+            f"{where}: the data have {n_runs} runs, so with outer_cv={outer!r} a training set holds "
+            f"{min_train} run and inner_cv={inner!r} cannot leave a run out. Use encoding={{'inner_cv': 5}} "
+            "(5 contiguous folds within the training run) or record >= 3 runs / repeats."
+        )
+    if isinstance(inner, (int, np.integer)) and not isinstance(inner, bool):
+        return int(inner)
+    return None  # a splitter given by the user: used as is
+
+
 # --------------------------------------------------------------------------- cache
 def _unit_key(spec_meta: dict) -> str:
     blob = json.dumps(spec_meta, sort_keys=True, default=str).encode()
@@ -365,6 +408,11 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         "time_window": None}``, ``trsa={... "lower": 0.0, "upper": 0.5}``,
         ``encoding={"alphas": ..., "outer_cv": "run", "delays": None, "ceiling_by": None,
         ...}`` (other keys go to :func:`brainalign.encoding.cross_validate_encoding`).
+        The runs (``run`` samples column) are checked before anything is computed: the
+        outer CV needs >= 2 runs, and when a training set holds a single run (e.g. 2 runs
+        with ``outer_cv="run"``), the inner alpha search falls back to ``inner_cv``
+        (default 5) contiguous folds within that run, with a logged warning
+        (``inner_cv="run"`` then raises instead).
 
     Returns
     -------
@@ -415,6 +463,7 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
     common = dict(n_boot=int(n_boot), n_perm=int(n_perm), ci=float(ci))
+    inner_plan = _check_encoding_inputs(entries, options["encoding"]) if "encoding" in options else {}
     specs: list[tuple[str, Any]] = []  # (cache key, spec or callable building it)
     t_prep = time.perf_counter()
     for method in methods:
@@ -422,7 +471,8 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         if method in ("rsa", "trsa"):
             specs.extend(_rsa_specs(method, opts, models, entries, stimulus_key, seed, common))
         else:
-            specs.extend(_encoding_specs(opts, models, entries, stimulus_key, seed, common, return_voxel_scores))
+            specs.extend(_encoding_specs(opts, models, entries, stimulus_key, seed, common, return_voxel_scores,
+                                         inner_plan))
     prep_s = time.perf_counter() - t_prep
     rows, voxel_scores, n_cached = _execute(specs, cache, client=client, n_jobs=n_jobs, progress=progress)
     table = tidy(rows)
@@ -436,7 +486,8 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
 
 def _meta(spec: dict, digests: dict) -> dict:
     keep = {k: v for k, v in spec.items() if k in ("method", "model", "layers", "subject", "roi", "options",
-                                                   "n_boot", "n_perm", "ci", "seed", "return_voxels")}
+                                                   "n_boot", "n_perm", "ci", "seed", "return_voxels",
+                                                   "inner_kfold")}
     return {**keep, **digests, "version": _CACHE_VERSION}
 
 
@@ -469,18 +520,34 @@ def _rsa_specs(method, opts, models, entries, key, seed, common):
     return out
 
 
-def _encoding_specs(opts, models, entries, key, seed, common, return_voxels):
-    out = []
-    for e in entries:
+def _check_encoding_inputs(entries: list[BrainInput], opts: dict) -> dict[int, int]:
+    """Up-front checks of every encoding entry (nothing computed yet); index -> inner KFold k."""
+    plan = {}
+    for k, e in enumerate(entries):
         if e.kind != "data":
             raise ValueError(
                 f"Encoding needs recordings (BrainData), but subject {e.subject!r} ROI {e.roi!r} is given as RDMs; "
                 "use methods=('rsa', 'trsa') for RDM inputs."
             )
-        bd = e.data
-        if bd.data.ndim != 2:
+        if e.data.data.ndim != 2:
             raise ValueError("Encoding in sweep() needs (n_samples, n_channels) data; use encoding.TRF for epochs.")
-        groups = bd.samples["run"].to_numpy() if "run" in bd.samples else np.zeros(bd.n_samples, int)
+        inner = _encoding_cv_plan(e, opts)
+        if inner is not None:
+            plan[k] = inner
+    if plan:
+        n_runs = sorted({len(pd.unique(_run_groups(entries[k].data))) for k in plan})
+        logger.warning(
+            "sweep: encoding data with %s run(s) leave a single run in each training set, so the inner alpha "
+            "search uses %s contiguous folds within that run instead of leaving runs out (more runs or "
+            "repeats avoid this).", "/".join(map(str, n_runs)), "/".join(map(str, sorted(set(plan.values())))))
+    return plan
+
+
+def _encoding_specs(opts, models, entries, key, seed, common, return_voxels, inner_plan):
+    out = []
+    for idx, e in enumerate(entries):
+        bd = e.data
+        groups = _run_groups(bd)
         ceiling_vox = _encoding_ceiling(bd, opts.get("ceiling_by"))
         boot_units = _boot_units(bd, key, groups, int(opts.get("block_length", 10)))
         brain_digest = e.digest()
@@ -492,7 +559,8 @@ def _encoding_specs(opts, models, entries, key, seed, common, return_voxels):
             spec = dict(method="encoding", model=model.name, layers=model.layers,
                         depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
                         options=opts, seed=_unit_seed(seed, uid), X=X, Y=np.asarray(bd.data),
-                        groups=groups, boot_units=boot_units, ceiling_voxels=ceiling_vox, return_voxels=return_voxels, **common)
+                        groups=groups, boot_units=boot_units, ceiling_voxels=ceiling_vox, return_voxels=return_voxels,
+                        inner_kfold=inner_plan.get(idx), **common)
             digests = {"features": [model.layer_hash(lay) for lay in model.layers], "brain_hash": brain_digest}
             out.append((_unit_key(_meta(spec, digests)), spec))
     return out
