@@ -207,3 +207,31 @@ def test_encoding_with_two_runs_falls_back_to_kfold_inner_cv(toy_features, monke
     one = bd.select(samples=(bd.samples["run"] == 0).to_numpy())
     with pytest.raises(ValueError, match=r"have 1 run\(s\).*outer_cv='run' cannot be built.*at least 2 runs"):
         sweep(toy_features, one, **kw)
+
+
+def test_fully_cached_rerun_computes_nothing(toy_features, toy_brains, tmp_path, monkeypatch):
+    import brainalign.encoding
+    from brainalign.alignment import _methods, _sweep
+
+    brains = {s: toy_brains[s] for s in ("sub-0", "sub-1")}
+    kw = dict(methods=["rsa", "encoding"], rois=["early", "late"], n_boot=5, n_perm=5, progress=False,
+              cache_dir=tmp_path, encoding={"alphas": [1.0, 100.0], "ceiling_by": "stimulus_id"})
+    first = sweep(toy_features, brains, **kw)
+    assert first.attrs["n_cached"] == 0
+
+    def expensive(*args, **kwargs):
+        raise AssertionError("recomputed although every unit is cached")
+
+    for mod, name in ((_sweep, "calc_rdm"), (_methods, "calc_rdm"), (_sweep, "_rsa_brain"), (_sweep, "_rsa_ceiling"),
+                      (_sweep, "_encoding_ceiling"), (_sweep, "_design"), (_sweep, "_boot_units"),
+                      (_sweep, "run_unit"), (brainalign.encoding, "cross_validate_encoding")):
+        monkeypatch.setattr(mod, name, expensive)
+    again = sweep(toy_features, brains, **kw)
+    assert again.attrs["n_cached"] == again.attrs["n_units"] == 2 * 2 * 2
+    pd.testing.assert_frame_equal(again, first)
+    # new brain data changes the key of its units (and, for RSA, of the other subjects of the ROI:
+    # the ceiling and the shared stimuli depend on them): those are recomputed
+    monkeypatch.undo()
+    changed = dict(brains, **{"sub-1": toy_brains["sub-2"]})
+    third = sweep(toy_features, changed, **kw)
+    assert third.attrs["n_cached"] == 2  # the encoding units of sub-0

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from .._utils import as_list, check_option, logger, progress_bar
-from ._inputs import BrainInput, ModelInput, array_hash, normalize_brains, normalize_models
+from ._inputs import BrainInput, ModelInput, normalize_brains, normalize_models
 from ._methods import ENCODING_DEFAULTS, RSA_DEFAULTS, TRSA_DEFAULTS, calc_rdm, rdm_noise_ceiling, run_unit
 from ._table import tidy
 
 METHODS = ("encoding", "rsa", "trsa")
 _DEFAULTS = {"encoding": ENCODING_DEFAULTS, "rsa": RSA_DEFAULTS, "trsa": TRSA_DEFAULTS}
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 def _options(methods: list[str], method_options: dict) -> dict[str, dict]:
@@ -464,59 +464,90 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         cache.mkdir(parents=True, exist_ok=True)
     common = dict(n_boot=int(n_boot), n_perm=int(n_perm), ci=float(ci))
     inner_plan = _check_encoding_inputs(entries, options["encoding"]) if "encoding" in options else {}
-    specs: list[tuple[str, Any]] = []  # (cache key, spec or callable building it)
-    t_prep = time.perf_counter()
+    # Units carry a cache key computed from cheap inputs only (hashes of the feature arrays /
+    # RDMs and of the brain data, options, seed); the expensive spec (ROI RDMs, ceilings,
+    # designs) is built only for the units that are not in the cache.
+    digests: dict[int, str] = {}
+    units: list[dict] = []
     for method in methods:
         opts = options[method]
         if method in ("rsa", "trsa"):
-            specs.extend(_rsa_specs(method, opts, models, entries, stimulus_key, seed, common))
+            units.extend(_rsa_units(method, opts, models, entries, stimulus_key, seed, common, digests))
         else:
-            specs.extend(_encoding_specs(opts, models, entries, stimulus_key, seed, common, return_voxel_scores,
-                                         inner_plan))
-    prep_s = time.perf_counter() - t_prep
-    rows, voxel_scores, n_cached = _execute(specs, cache, client=client, n_jobs=n_jobs, progress=progress)
+            units.extend(_encoding_units(opts, models, entries, stimulus_key, seed, common, return_voxel_scores,
+                                         inner_plan, digests))
+    rows, voxel_scores, n_cached, prep_s = _execute(units, cache, client=client, n_jobs=n_jobs, progress=progress)
     table = tidy(rows)
     table.attrs["timings"] = {"prepare_s": prep_s, "total_s": time.perf_counter() - t0}
-    table.attrs["n_units"] = len(specs)
+    table.attrs["n_units"] = len(units)
     table.attrs["n_cached"] = n_cached
     if return_voxel_scores:
         return table, voxel_scores
     return table
 
 
-def _meta(spec: dict, digests: dict) -> dict:
-    keep = {k: v for k, v in spec.items() if k in ("method", "model", "layers", "subject", "roi", "options",
-                                                   "n_boot", "n_perm", "ci", "seed", "return_voxels",
-                                                   "inner_kfold")}
-    return {**keep, **digests, "version": _CACHE_VERSION}
+def _unit(key_meta: dict, build: Any) -> dict:
+    """A unit of work: its identity, its cache key (from ``key_meta``) and ``build()`` -> spec."""
+    key = _unit_key({**key_meta, "version": _CACHE_VERSION})
+    return dict(key=key, method=key_meta["method"], model=key_meta["model"], subject=key_meta["subject"],
+                roi=key_meta["roi"], return_voxels=bool(key_meta.get("return_voxels")), build=build)
 
 
-def _rsa_specs(method, opts, models, entries, key, seed, common):
+def _digest(entries: list[BrainInput], k: int, digests: dict[int, str]) -> str:
+    if k not in digests:
+        digests[k] = entries[k].digest()
+    return digests[k]
+
+
+def _rsa_units(method, opts, models, entries, key, seed, common, digests):
     if any(e.kind == "data" and e.data.data.ndim == 3 for e in entries) and opts.get("time_window") is None:
         logger.info("epoched data: RSA patterns concatenate all time points (set time_window=(tmin, tmax))")
-    brains = _rsa_brain(entries, key, opts)
+    by_roi: dict[str, list[int]] = {}
+    for k, e in enumerate(entries):
+        by_roi.setdefault(e.roi, []).append(k)
     rdm_cache = _RDMCache()
-    by_roi: dict[str, list] = {}
-    for (subj, roi), d in brains.items():
-        by_roi.setdefault(roi, []).append((subj, d))
-    out = []
-    for model in models:
-        for roi, subs in by_roi.items():
+    brain_memo: dict[str, dict] = {}
+    group_memo: dict[tuple, tuple] = {}
+
+    def group(model: ModelInput, roi: str) -> tuple:
+        """Shared by the subjects of one (model, ROI): items, layer RDMs, ceiling, brain RDMs."""
+        if (model.name, roi) not in group_memo:
+            roi_entries = [entries[k] for k in by_roi[roi]]
+            if roi not in brain_memo:
+                brain_memo[roi] = _rsa_brain(roi_entries, key, opts)
+            subs = [(e.subject, brain_memo[roi][(e.subject, e.roi)]) for e in roi_entries]
             items = subs[0][1]["items"]
             for _, d in subs[1:]:
                 items = [i for i in items if str(i) in {str(x) for x in d["items"]}]
             items = _common_items(model.items, items, f"model {model.name!r}, ROI {roi!r}")
             layer_rdms = rdm_cache.get(model, items, opts["rdm_method"])
             ceiling = _rsa_ceiling(subs, items, opts["compare"], opts, method == "trsa")
-            for subj, d in subs:
-                uid = f"{method}|{model.name}|{subj}|{roi}"
-                spec = dict(method=method, model=model.name, layers=model.layers,
-                            depths=[model.depths[lay] for lay in model.layers], subject=subj, roi=roi,
-                            options=opts, seed=_unit_seed(seed, uid), ceiling=ceiling,
-                            layer_rdms=layer_rdms, brain_rdm=_reindex(d["rdm"], d["items"], items), **common)
-                digests = {"layers_hash": array_hash(layer_rdms), "brain_hash": array_hash(spec["brain_rdm"]),
-                           "ceiling": [float(c) for c in ceiling]}
-                out.append((_unit_key(_meta(spec, digests)), spec))
+            group_memo[(model.name, roi)] = (items, layer_rdms, ceiling, dict(subs))
+        return group_memo[(model.name, roi)]
+
+    def builder(model, roi, subj, unit_seed):
+        def build() -> dict:
+            items, layer_rdms, ceiling, subs = group(model, roi)
+            d = subs[subj]
+            return dict(method=method, model=model.name, layers=model.layers,
+                        depths=[model.depths[lay] for lay in model.layers], subject=subj, roi=roi,
+                        options=opts, seed=unit_seed, ceiling=ceiling, layer_rdms=layer_rdms,
+                        brain_rdm=_reindex(d["rdm"], d["items"], items), **common)
+        return build
+
+    out = []
+    for model in models:
+        features = [model.layer_hash(lay) for lay in model.layers]
+        for roi, idx in by_roi.items():
+            # the ceiling and the shared stimuli depend on every subject of the ROI
+            roi_digests = [_digest(entries, k, digests) for k in idx]
+            for k in idx:
+                subj = entries[k].subject
+                unit_seed = _unit_seed(seed, f"{method}|{model.name}|{subj}|{roi}")
+                meta = dict(method=method, model=model.name, layers=model.layers, subject=subj, roi=roi,
+                            options=opts, seed=unit_seed, stimulus_key=key, features=features,
+                            brain=_digest(entries, k, digests), roi_brains=roi_digests, **common)
+                out.append(_unit(meta, builder(model, roi, subj, unit_seed)))
     return out
 
 
@@ -543,43 +574,60 @@ def _check_encoding_inputs(entries: list[BrainInput], opts: dict) -> dict[int, i
     return plan
 
 
-def _encoding_specs(opts, models, entries, key, seed, common, return_voxels, inner_plan):
+def _encoding_units(opts, models, entries, key, seed, common, return_voxels, inner_plan, digests):
+    memo: dict[int, tuple] = {}
+
+    def brain_side(idx: int) -> tuple:
+        if idx not in memo:
+            bd = entries[idx].data
+            groups = _run_groups(bd)
+            memo[idx] = (groups, _encoding_ceiling(bd, opts.get("ceiling_by")),
+                         _boot_units(bd, key, groups, int(opts.get("block_length", 10))))
+        return memo[idx]
+
+    def builder(model, idx, unit_seed):
+        def build() -> dict:
+            e = entries[idx]
+            groups, ceiling_vox, boot_units = brain_side(idx)
+            X = [_design(model, lay, e.data, key, opts) for lay in model.layers]
+            return dict(method="encoding", model=model.name, layers=model.layers,
+                        depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
+                        options=opts, seed=unit_seed, X=X, Y=np.asarray(e.data.data), groups=groups,
+                        boot_units=boot_units, ceiling_voxels=ceiling_vox, return_voxels=return_voxels,
+                        inner_kfold=inner_plan.get(idx), **common)
+        return build
+
     out = []
     for idx, e in enumerate(entries):
-        bd = e.data
-        groups = _run_groups(bd)
-        ceiling_vox = _encoding_ceiling(bd, opts.get("ceiling_by"))
-        boot_units = _boot_units(bd, key, groups, int(opts.get("block_length", 10)))
-        brain_digest = e.digest()
         for model in models:
             if model.kind != "features":
                 raise ValueError(f"Encoding needs feature arrays; model {model.name!r} is given as RDMs.")
-            uid = f"encoding|{model.name}|{e.subject}|{e.roi}"
-            X = [_design(model, lay, bd, key, opts) for lay in model.layers]
-            spec = dict(method="encoding", model=model.name, layers=model.layers,
-                        depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
-                        options=opts, seed=_unit_seed(seed, uid), X=X, Y=np.asarray(bd.data),
-                        groups=groups, boot_units=boot_units, ceiling_voxels=ceiling_vox, return_voxels=return_voxels,
-                        inner_kfold=inner_plan.get(idx), **common)
-            digests = {"features": [model.layer_hash(lay) for lay in model.layers], "brain_hash": brain_digest}
-            out.append((_unit_key(_meta(spec, digests)), spec))
+            unit_seed = _unit_seed(seed, f"encoding|{model.name}|{e.subject}|{e.roi}")
+            meta = dict(method="encoding", model=model.name, layers=model.layers, subject=e.subject, roi=e.roi,
+                        options=opts, seed=unit_seed, stimulus_key=key, return_voxels=return_voxels,
+                        inner_kfold=inner_plan.get(idx), features=[model.layer_hash(lay) for lay in model.layers],
+                        brain=_digest(entries, idx, digests), **common)
+            out.append(_unit(meta, builder(model, idx, unit_seed)))
     return out
 
 
-def _execute(specs, cache, *, client, n_jobs, progress):
+def _execute(units, cache, *, client, n_jobs, progress):
     rows: list[dict] = []
     voxel_scores: dict = {}
     todo = []
     n_cached = 0
-    for key, spec in specs:
-        hit = None if spec.get("return_voxels") else _cache_read(cache, key)
+    for u in units:
+        hit = None if u["return_voxels"] else _cache_read(cache, u["key"])
         if hit is not None:
             rows.extend(hit)
             n_cached += 1
         else:
-            todo.append((key, spec))
+            todo.append(u)
     if n_cached:
-        logger.info("sweep: %d of %d units read from the cache", n_cached, len(specs))
+        logger.info("sweep: %d of %d units read from the cache", n_cached, len(units))
+    t_prep = time.perf_counter()
+    todo = [(u["key"], u["build"]()) for u in todo]  # the expensive part, only for what is not cached
+    prep_s = time.perf_counter() - t_prep
 
     def collect(key, spec, result):
         for r in result:
@@ -608,7 +656,7 @@ def _execute(specs, cache, *, client, n_jobs, progress):
     else:
         for key, spec in progress_bar(todo, progress=progress, total=len(todo), desc="sweep"):
             collect(key, spec, run_unit(spec))
-    order = {(s["method"], s["model"], s["subject"], s["roi"]): i for i, (_, s) in enumerate(specs)}
+    order = {(u["method"], u["model"], u["subject"], u["roi"]): i for i, u in enumerate(units)}
     rows.sort(key=lambda r: (order.get((r["method"], r["model"], str(r["subject"]), str(r["roi"])), 0),
                              r["layer_index"]))
-    return rows, voxel_scores, n_cached
+    return rows, voxel_scores, n_cached, prep_s
