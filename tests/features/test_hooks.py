@@ -104,3 +104,38 @@ def test_mixed_sizes_without_processor_are_refused(rng):
         fx.extract([np.zeros(100)])
     with pytest.raises(TypeError, match="model must be"):
         FeatureExtractor(42)
+
+
+class CharModel(nn.Module):
+    """A character-level text model: embedding then a linear layer (no tokenizer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(128, 6)
+        self.proj = nn.Linear(6, 3)
+
+    def forward(self, codes):
+        return self.proj(self.embed(codes))
+
+
+def _chars(texts):
+    width = max(len(t) for t in texts)
+    codes = torch.zeros((len(texts), width), dtype=torch.long)
+    for i, t in enumerate(texts):
+        codes[i, : len(t)] = torch.tensor([min(ord(c), 127) for c in t])
+    return codes
+
+
+def test_plain_module_reads_text_through_its_preprocess():
+    torch.manual_seed(0)
+    model = CharModel().eval()
+    texts = ["a cat", "the dog ran", "hi"]
+    fx = FeatureExtractor(model, preprocess=_chars, progress=False, cache_dir=False, batch_size=2)
+    feats = fx.extract(Stimuli.from_texts(texts))
+    assert feats.layer_names == ["embed", "proj"]
+    # each text runs alone (no padding can leak into the mean over its characters)
+    with torch.no_grad():
+        for i, t in enumerate(texts):
+            want = model.proj(model.embed(_chars([t]))).mean(1)[0].numpy()
+            np.testing.assert_allclose(feats["proj"][i], want, atol=1e-6)
+    assert feats["proj"].shape == (3, 3)

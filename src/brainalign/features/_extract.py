@@ -89,6 +89,9 @@ class FeatureExtractor:
     processor : tokenizer / image processor / feature extractor, optional
     preprocess : callable, optional
         ``preprocess(list_of_contents) -> tensor or dict of tensors`` for plain modules.
+        With a tokenizer (``processor=``) it receives the collated token tensors; without one,
+        a plain module reads texts through ``preprocess`` directly, one text per batch (there
+        is no token mask, so padding must never enter the pooled features).
     local_files_only, trust_remote_code : bool
         Passed to ``from_pretrained``.
     amp : bool, optional
@@ -177,6 +180,11 @@ class FeatureExtractor:
                 f"{type(h.module).__name__} takes {h.modality} inputs but the stimuli are {mod} items; use a "
                 f"model for {family} (or pass preprocess= to build its inputs yourself)."
             )
+        if mod == "text" and h.kind != "hf" and h.processor is None and h.preprocess is not None:
+            # a plain module that reads text through its own preprocess (no tokenizer): without a
+            # token mask, padding would enter the pooled features, so each text is its own batch
+            units = [ItemUnit(int(r), 0, int(r), c) for r, c in zip(range(len(table)), table["text"].astype(str))]
+            return "item", units, 0
         if mod in ("text", "word"):
             tok = h.processor
             if mod == "word":
@@ -398,6 +406,8 @@ class FeatureExtractor:
             return inputs, flat, rows, None
         contents = [u.content for u in batch_units]
         rows = np.array([u.row for u in batch_units])
+        if kind == "item":
+            return h.preprocess(contents), None, rows, None
         if kind == "image":
             inputs = collate_images([load_image(c) for c in contents], h.processor, h.preprocess)
             return inputs, None, rows, None
