@@ -129,3 +129,25 @@ def test_features():
         f["l2"]
     with pytest.raises(ValueError, match="n_items=3"):
         Features({"l0": np.zeros((2, 2))}, items=["a", "b", "c"])
+
+
+def test_content_hash_follows_image_file_bytes(tmp_path):
+    path = tmp_path / "img.npy"
+    path.write_bytes(b"first version")
+    stim = Stimuli.from_images([str(path)], ids=["a"])
+    before = stim.content_hash()
+    assert Stimuli.from_images([str(path)], ids=["a"]).content_hash() == before
+    path.write_bytes(b"edited in place")
+    assert Stimuli.from_images([str(path)], ids=["a"]).content_hash() != before
+
+
+def test_content_hash_of_a_long_story_is_fast():
+    import time
+
+    words = [f"w{i % 50}" for i in range(20_000)]
+    story = Stimuli.from_words(words, np.arange(20_000) * 0.3)
+    start = time.perf_counter()
+    h1 = story.content_hash()
+    assert time.perf_counter() - start < 1.0
+    words[-1] = "changed"
+    assert Stimuli.from_words(words, np.arange(20_000) * 0.3).content_hash() != h1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -127,7 +128,9 @@ class Stimuli:
 
     def contents(self) -> list:
         """The content of every item (text, image, waveform), in table order."""
-        return [row[_PAYLOAD[row["modality"]]] for _, row in self.table.iterrows()]
+        modality = self.table["modality"].to_numpy()
+        columns = {col: self.table[col].to_numpy() for col in {_PAYLOAD[m] for m in set(modality)}}
+        return [columns[_PAYLOAD[m]][i] for i, m in enumerate(modality)]
 
     @property
     def texts(self) -> list[str]:
@@ -156,24 +159,45 @@ class Stimuli:
         return Stimuli(table)
 
     def content_hash(self) -> str:
-        """A stable SHA-256 of ids, modality, content and timing (used as a cache key)."""
+        """A stable SHA-256 of ids, modality, content and timing (used as a cache key).
+
+        Texts are hashed as text; arrays and PIL images by their pixels; a content given as a
+        file path (an image on disk) by the bytes of the file, so that editing the file in
+        place changes the hash.
+        """
         h = hashlib.sha256()
         for col in ("stimulus_id", "modality", "onset", "duration", "run", "sfreq"):
             if col in self.table:
                 h.update(col.encode())
                 h.update(pd.util.hash_pandas_object(self.table[col].astype(str), index=False).to_numpy().tobytes())
-        for item in self.contents():
-            if isinstance(item, str):
-                h.update(b"s" + item.encode())
-            elif hasattr(item, "tobytes") and not hasattr(item, "getdata"):
-                arr = np.ascontiguousarray(item)
-                h.update(f"a{arr.shape}{arr.dtype}".encode())
-                h.update(arr.tobytes())
-            elif hasattr(item, "getdata"):  # PIL image
-                h.update(f"p{item.size}{item.mode}".encode())
-                h.update(item.tobytes())
-            else:
-                h.update(repr(item).encode())
+        items = self.contents()
+        if all(isinstance(item, str) for item in items) and self.modality in ("text", "word"):
+            h.update(b"texts")
+            h.update(pd.util.hash_pandas_object(pd.Series(items, dtype=object), index=False).to_numpy().tobytes())
+            return h.hexdigest()
+        for item in items:
+            _hash_item(h, item)
         return h.hexdigest()
 
 
+
+
+def _hash_item(h: Any, item: Any) -> None:
+    """Feed one stimulus content into the hash ``h``."""
+    is_path = isinstance(item, os.PathLike) or (isinstance(item, str) and len(item) < 4096 and os.path.isfile(item))
+    if is_path:
+        h.update(b"f")
+        with open(item, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    elif isinstance(item, str):
+        h.update(b"s" + item.encode())
+    elif hasattr(item, "getdata"):  # PIL image
+        h.update(f"p{item.size}{item.mode}".encode())
+        h.update(item.tobytes())
+    elif hasattr(item, "tobytes"):
+        arr = np.ascontiguousarray(item)
+        h.update(f"a{arr.shape}{arr.dtype}".encode())
+        h.update(arr.tobytes())
+    else:
+        h.update(repr(item).encode())
