@@ -235,3 +235,41 @@ def test_fully_cached_rerun_computes_nothing(toy_features, toy_brains, tmp_path,
     changed = dict(brains, **{"sub-1": toy_brains["sub-2"]})
     third = sweep(toy_features, changed, **kw)
     assert third.attrs["n_cached"] == 2  # the encoding units of sub-0
+
+
+def test_units_use_shared_bootstrap_and_permutations_paired_across_layers(toy_features, toy_brains, monkeypatch):
+    import brainalign.rsa
+    import brainalign.stats
+
+    calls = {"rsa": [], "boot": [], "perm": []}
+
+    def spy(name, fn, seed_arg):
+        def wrapped(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            calls[name].append((kwargs[seed_arg], out))
+            return out
+        return wrapped
+
+    monkeypatch.setattr(brainalign.rsa, "bootstrap", spy("rsa", brainalign.rsa.bootstrap, "seed"))
+    monkeypatch.setattr(brainalign.stats, "bootstrap_ci", spy("boot", brainalign.stats.bootstrap_ci, "random_state"))
+    monkeypatch.setattr(brainalign.stats, "permutation_test",
+                        spy("perm", brainalign.stats.permutation_test, "random_state"))
+    bd = toy_brains["sub-0"].select(roi="late")
+    table = sweep(toy_features, bd, methods=["rsa", "encoding"], n_boot=40, n_perm=30, progress=False,
+                  encoding={"alphas": [1.0, 100.0]})
+    n_layers = len(toy_features.layer_names)
+    # RSA: one call scores every layer on the same stimulus draws
+    assert len(calls["rsa"]) == 1
+    samples = calls["rsa"][0][1].samples
+    rsa = table[table["method"] == "rsa"]
+    np.testing.assert_allclose(rsa["ci_low"], np.nanquantile(samples, 0.025, axis=0))
+    np.testing.assert_allclose(rsa["p_best"], np.bincount(samples.argmax(1), minlength=n_layers) / len(samples))
+    # encoding: one call per layer, all with the same seed (paired draws, the same shifts)
+    for name in ("boot", "perm"):
+        assert len(calls[name]) == n_layers and len({seed for seed, _ in calls[name]}) == 1
+    dist = np.stack([out.distribution for _, out in calls["boot"]], axis=1)  # (n_boot, n_layers)
+    enc = table[table["method"] == "encoding"]
+    np.testing.assert_allclose(enc["ci_high"], np.quantile(dist, 0.975, axis=0))
+    np.testing.assert_allclose(enc["p_best"], np.bincount(dist.argmax(1), minlength=n_layers) / len(dist))
+    null = np.stack([out.null.mean(1) for _, out in calls["perm"]], axis=1)
+    np.testing.assert_allclose(enc["p"], (1 + (null >= enc["score"].to_numpy()[None]).sum(0)) / (1 + len(null)))

@@ -69,38 +69,41 @@ def topo_transform(rdms: np.ndarray, options: dict) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- RSA / tRSA units
+def _seeds(seed: int) -> tuple[int, int]:
+    """Independent seeds for the bootstrap and the permutations of one unit."""
+    a, b = np.random.SeedSequence(int(seed)).generate_state(2)
+    return int(a), int(b)
+
+
 def rsa_unit(spec: dict) -> list[dict]:
     """Score every layer RDM against the subject's ROI RDM, with bootstrap CI and permutation p.
 
-    Bootstrap: conditions resampled with replacement (the same draw for every layer); pairs
-    of a condition with its own copy are dropped, as in rsatoolbox. Permutation: the brain
-    RDM's condition labels are shuffled (all permutations compared in one call).
+    Bootstrap: :func:`brainalign.rsa.bootstrap` (conditions resampled with replacement,
+    self-pairs dropped as in rsatoolbox), which scores every layer on the *same* draws: the
+    paired replicates give ``p_best``. Permutation: the brain RDM's condition labels are
+    shuffled (all permutations compared in one call).
     """
+    from ..rsa import bootstrap
+
     layer_mats = np.asarray(spec["layer_rdms"], dtype=float)  # (L, n, n)
     brain = np.asarray(spec["brain_rdm"], dtype=float)  # (n, n)
     opts, method = spec["options"], spec["options"]["compare"]
     if spec["method"] == "trsa":
         layer_mats = topo_transform(layer_mats, opts)
         brain = topo_transform(brain[None], opts)[0]
-    rng = np.random.default_rng(spec["seed"])
+    boot_seed, perm_seed = _seeds(spec["seed"])
     n = brain.shape[0]
     iu = np.triu_indices(n, 1)
     layer_vecs = layer_mats[:, iu[0], iu[1]]
     scores = compare_rdms(layer_vecs, brain[iu], method)
     n_boot, n_perm = int(spec["n_boot"]), int(spec["n_perm"])
     boot = np.full((n_boot, len(scores)), np.nan)
-    for b in range(n_boot):
-        idx = np.sort(rng.integers(0, n, n))
-        if len(np.unique(idx)) < 3:
-            continue
-        ii, jj = idx[iu[0]], idx[iu[1]]
-        a, v = layer_mats[:, ii, jj], brain[ii, jj]
-        same = ii == jj
-        a[:, same] = np.nan
-        v = np.where(same, np.nan, v)
-        boot[b] = compare_rdms(a, v, method)
+    if n_boot >= 2:
+        boot = bootstrap(layer_vecs, brain[iu][None], method=method, n_bootstrap=n_boot, resample="stimuli",
+                         ci=float(spec.get("ci", 0.95)), seed=boot_seed).samples
     null = None
     if n_perm:
+        rng = np.random.default_rng(perm_seed)
         perms = np.stack([rng.permutation(n) for _ in range(n_perm)])
         permuted = brain[perms[:, iu[0]], perms[:, iu[1]]]  # (n_perm, n_pairs)
         null = compare_all(layer_vecs, permuted, method).T  # (n_perm, L)
@@ -119,6 +122,8 @@ def _rows(spec: dict, scores: np.ndarray, boot: np.ndarray, null: np.ndarray | N
     else:
         lo = hi = p_best = np.full(len(scores), np.nan)
     if null is not None and len(null):
+        # null of the ROI-level score itself (one value per permutation and layer), so the
+        # p-value is read off here, with the convention of brainalign.stats.permutation_test
         p = (1 + (null >= scores[None]).sum(axis=0)) / (1 + len(null))
     else:
         p = np.full(len(scores), np.nan)
@@ -142,11 +147,15 @@ def _rows(spec: dict, scores: np.ndarray, boot: np.ndarray, null: np.ndarray | N
 def encoding_unit(spec: dict) -> list[dict]:
     """Cross-validated encoding of the ROI's channels from every layer; r averaged over channels.
 
-    The out-of-fold predictions give the bootstrap (runs resampled with replacement, the
-    same runs for every layer) and the permutation null (predictions of each run circularly
-    shifted by a random lag, which keeps their autocorrelation).
+    The out-of-fold predictions give the bootstrap (:func:`brainalign.stats.bootstrap_ci`,
+    resampling stimuli or blocks of samples) and the permutation null
+    (:func:`brainalign.stats.permutation_test`, predictions circularly shifted within runs,
+    which keeps their autocorrelation). Both get the same seed for every layer, so every
+    layer is scored on the same resampled units (paired replicates: ``p_best``) and the
+    same shifts.
     """
     from ..encoding import cross_validate_encoding
+    from ..stats import bootstrap_ci, permutation_test
 
     Y = np.asarray(spec["Y"], dtype=np.float64)
     groups = np.asarray(spec["groups"])
@@ -156,15 +165,11 @@ def encoding_unit(spec: dict) -> list[dict]:
     cv_kwargs.setdefault("device", "cpu")
     if spec.get("inner_kfold"):  # one run per training set (sweep checked it): folds within that run
         cv_kwargs["inner_cv"] = WithinRunKFold(int(spec["inner_kfold"]))
-    rng = np.random.default_rng(spec["seed"])
+    boot_seed, perm_seed = _seeds(spec["seed"])
     units = np.asarray(spec["boot_units"])
-    codes, uniq = pd.factorize(units)
     n_boot, n_perm = int(spec["n_boot"]), int(spec["n_perm"])
-    # the same resampled units (stimuli, or blocks of consecutive samples) for every layer
-    weights = [np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))[codes].astype(float)
-               for _ in range(n_boot)]
-    run_ids = pd.unique(groups)
-    shifts = [{g: int(rng.integers(1, max(2, int((groups == g).sum())))) for g in run_ids} for _ in range(n_perm)]
+    if len(pd.unique(units)) < 2:
+        n_boot = 0
     n_layers = len(spec["layers"])
     scores, voxel = [], []
     boot, null = np.full((n_boot, n_layers), np.nan), np.full((n_perm, n_layers), np.nan)
@@ -175,14 +180,13 @@ def encoding_unit(spec: dict) -> list[dict]:
         voxel.append(r)
         scores.append(float(np.nanmean(r)))
         pred = np.asarray(res["predictions"], dtype=np.float64)
-        for b, w in enumerate(weights):
-            boot[b, k] = np.nanmean(_colwise_r(pred, Y, w))
-        for q, sh in enumerate(shifts):
-            shifted = pred.copy()
-            for g, sft in sh.items():
-                m = np.flatnonzero(groups == g)
-                shifted[m] = np.roll(pred[m], sft, axis=0)
-            null[q, k] = np.nanmean(_colwise_r(shifted, Y))
+        if n_boot:
+            boot[:, k] = bootstrap_ci(Y, pred, groups=units, n_bootstraps=n_boot, ci=float(spec.get("ci", 0.95)),
+                                      random_state=boot_seed).distribution
+        if n_perm:
+            perm = permutation_test(Y, pred, groups=groups, method="circular_shift", n_permutations=n_perm,
+                                    random_state=perm_seed)
+            null[:, k] = np.nanmean(perm.null, axis=1)  # null of the ROI-mean r
     ceiling_vox = spec.get("ceiling_voxels")
     rows = _rows({**spec, "ceiling": (np.nan, float(np.nanmean(ceiling_vox)) if ceiling_vox is not None else np.nan)},
                  np.asarray(scores), boot, null if np.isfinite(null).all() else None, metric="pearson_r",
@@ -206,17 +210,6 @@ class WithinRunKFold:
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
         return self.n_splits
-
-
-def _colwise_r(a: np.ndarray, b: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
-    """Pearson r of every column of ``a`` with the same column of ``b`` (rows weighted by ``w``)."""
-    w = np.ones(len(a)) if w is None else w
-    w = w[:, None] / w.sum()
-    a = a - (w * a).sum(0)
-    b = b - (w * b).sum(0)
-    den = np.sqrt((w * a * a).sum(0) * (w * b * b).sum(0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (w * a * b).sum(0) / den, np.nan)
 
 
 UNITS = {"rsa": rsa_unit, "trsa": rsa_unit, "encoding": encoding_unit}
