@@ -112,8 +112,8 @@ print(brains["sub-01"].channels["roi"].value_counts().to_string())
 # RSA compares correlation-distance RDMs (Pearson); tRSA first applies the geo-topological
 # transform; encoding fits a ridge model per voxel (leave-one-repetition-out, layer features
 # reduced to 40 principal components) and scores held-out Pearson r. The noise ceiling is
-# the leave-one-subject-out ceiling for RSA / tRSA and the split-half reliability of the
-# repetitions for encoding. CIs resample stimuli (`n_boot`), p-values permute them
+# the leave-one-subject-out ceiling for RSA / tRSA and, for encoding, the square root of the
+# correlation between single repetitions (the ceiling of a single-presentation r). CIs resample stimuli (`n_boot`), p-values permute them
 # (`n_perm`). Each unit is cached on disk, so an interrupted sweep resumes where it stopped.
 
 # %%

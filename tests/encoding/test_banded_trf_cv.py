@@ -114,3 +114,19 @@ def test_cross_validate_encoding_errors(rng):
         cross_validate_encoding(X, Y, outer_cv=3, groups=np.repeat([0, 1], 20))
     with pytest.raises(ValueError, match="1 training and 39 validation samples"):
         cross_validate_encoding(X, Y, outer_cv="run", groups=np.r_[np.zeros(39), 1])
+
+
+def test_cross_validate_encoding_with_two_runs_uses_blocks_within_the_training_run():
+    import warnings as _w
+
+    from brainalign.encoding import cross_validate_encoding
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((120, 4))
+    Y = X @ rng.standard_normal((4, 3)) + 0.5 * rng.standard_normal((120, 3))
+    groups = np.repeat([0, 1], 60)
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        res = cross_validate_encoding(X, Y, groups=groups, outer_cv="run", inner_cv=5, progress=False)
+    assert sum("single run" in str(w.message) for w in caught) == 1
+    assert res.r.shape == (3,) and (res.r > 0.8).all()

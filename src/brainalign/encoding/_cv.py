@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 import numpy as np
@@ -163,15 +165,25 @@ def cross_validate_encoding(
     outer = check_cv(outer_cv, Xn.shape[0], groups)
     n, t = Y.shape
     r_folds, r2_folds, best = [], [], []
+    warned_single_run = False
     preds = np.zeros((n, t), dtype=np.float32 if dtype in (None, "float32") else np.float64)
     for tr, te in progress_bar(outer, progress=progress, desc="outer folds"):
         g_tr = None if groups is None else np.asarray(groups)[tr]
-        inner = inner_cv
+        inner, g_inner = inner_cv, g_tr
         if g_tr is not None and isinstance(inner_cv, (int, np.integer)) and len(np.unique(g_tr)) < inner_cv:
-            inner = "run"
+            if len(np.unique(g_tr)) >= 2:
+                inner = "run"  # fewer training runs than inner folds: leave one run out
+            else:  # a single training run: contiguous (unshuffled) K-fold blocks within it
+                g_inner = None
+                if not warned_single_run:
+                    warnings.warn(
+                        f"A training set of the outer CV holds a single run, so the inner alpha search uses "
+                        f"{inner_cv} contiguous blocks of that run (not whole runs). Record more runs, or pass "
+                        "inner_cv=<splitter> to choose yourself.", stacklevel=2)
+                    warned_single_run = True
         model = RidgeCV(alphas=alphas, cv=inner, fit_intercept=fit_intercept, scoring=scoring, device=device,
                         dtype=dtype, n_targets_batch=n_targets_batch, progress=False)
-        model.fit(Xn[tr], Y[tr], groups=g_tr)
+        model.fit(Xn[tr], Y[tr], groups=g_inner)
         pred = model.predict(Xn[te])
         preds[te] = pred.reshape(len(te), t)
         r_folds.append(pearson_r(Y[te], preds[te]))
