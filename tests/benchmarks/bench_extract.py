@@ -11,7 +11,7 @@ states, mean pooling:
 
 The sentences are timed in chunks of 500; each chunk runs ``--repeat`` times per method in
 rotating order and the best time per chunk is kept, so that load from other processes on the
-machine affects all methods alike. Then the peak RSS growth (current RSS polled every 2 ms)
+machine affects all methods alike. Then the peak growth of the anonymous RSS (polled every 2 ms)
 of a fresh process extracting with a cache, for two stimulus counts (it should not grow with
 n), next to the same extraction kept in RAM.
 
@@ -69,8 +69,12 @@ def rss_child(n: int, cache: bool) -> None:
     import threading
 
     def rss_mib() -> float:
+        # anonymous (private) resident memory: resident minus file-backed/shared pages. The
+        # cache's memory-mapped .npy files show up in the plain RSS once read (checksum on
+        # load), but they are page cache the kernel can drop, not memory the process holds.
         with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            fields = fh.read().split()
+        return (int(fields[1]) - int(fields[2])) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
     peak, stop = [rss_mib()], threading.Event()
     base = peak[0]
