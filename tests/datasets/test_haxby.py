@@ -7,7 +7,7 @@ import pytest
 
 from brainalign import BrainData, Stimuli
 from brainalign.datasets import load_fmri, load_haxby2001
-from brainalign.datasets._haxby import _bundled_root, _dataset_dir
+from brainalign.datasets._haxby import _dataset_dir
 
 CATEGORIES = {"face", "house", "cat", "shoe", "scissors", "bottle", "chair", "scrambledpix"}
 
@@ -69,7 +69,6 @@ def test_25mm_resolution_with_vt_roi():
 
 def test_data_root_override(monkeypatch, tmp_path):
     monkeypatch.setenv("BRAINALIGN_DATA", str(tmp_path))
-    assert _bundled_root() == tmp_path
     with pytest.raises(FileNotFoundError, match="BRAINALIGN_DATA"):
         load_haxby2001()
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .._utils import Bunch, check_option
+from ._registry import dataset_path
 
 __all__ = ["load_haxby2001"]
 
-_FOLDER = "haxby2001_pymvpa_subset"
 _N_RUNS = 12
 _CITATION = (
     "Haxby JV, Gobbini MI, Furey ML, Ishai A, Schouten JL, Pietrini P (2001). Distributed and overlapping "
@@ -21,30 +20,9 @@ _CITATION = (
 )
 
 
-def _bundled_root() -> Path:
-    """The folder of the bundled datasets: ``$BRAINALIGN_DATA`` or the repository's ``datasets/``."""
-    env = os.environ.get("BRAINALIGN_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[3] / "datasets"
-
-
 def _dataset_dir() -> Path:
-    """The Haxby folder: from the registry (``dataset_path``) when present, else the layout."""
-    try:
-        from ._registry import dataset_path
-    except ImportError:  # pragma: no cover - the registry ships with the package
-        dataset_path = None
-    if dataset_path is not None:
-        return Path(dataset_path("haxby2001"))
-    path = _bundled_root() / _FOLDER  # pragma: no cover
-    if not path.is_dir():  # pragma: no cover
-        raise FileNotFoundError(
-            f"The bundled Haxby 2001 data are not at {str(path)!r}. Set the environment variable "
-            "BRAINALIGN_DATA to the folder that holds 'haxby2001_pymvpa_subset/' (the repository's "
-            "datasets/ folder)."
-        )
-    return path  # pragma: no cover
+    """The Haxby folder of the bundled data (``$BRAINALIGN_DATA`` or the repository's ``datasets/``)."""
+    return Path(dataset_path("haxby2001"))
 
 
 def load_haxby2001(*, resolution: str = "1slice", standardize="zscore") -> Bunch:
