@@ -7,13 +7,15 @@ the Kendall taus use an O(n log n) discordant-pair count per pair.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from .._utils import check_option
 from ._common import as_vectors, n_cond_from_pairs
-from ._ranks import average_ranks, dense_ranks, kendall_counts
+from ._ranks import centred_ranks_into, dense_ranks, kendall_counts
 
 __all__ = ["compare", "COMPARE_METHODS"]
 
@@ -66,14 +68,7 @@ def compare(rdms_a: Any, rdms_b: Any, *, method: str = "spearman") -> np.ndarray
     if method == "corr":
         return _cosine(va - va.mean(1, keepdims=True), vb - vb.mean(1, keepdims=True))
     if method in ("spearman", "rho-a"):
-        ra = _rank_rows(va)
-        rb = ra if vb is va else _rank_rows(vb)
-        ra -= ra.mean(1, keepdims=True)
-        rb = rb - rb.mean(1, keepdims=True) if rb is not ra else ra
-        if method == "spearman":
-            return _cosine(ra, rb)
-        m = ra.shape[1]
-        return ra @ rb.T / (m**3 - m) * 12
+        return _rank_compare(va, vb, rho_a=method == "rho-a")
     if method in ("cosine_cov", "corr_cov"):
         if method == "corr_cov":
             va = va - va.mean(1, keepdims=True)
@@ -110,8 +105,52 @@ def _parse_pair(rdms_a: Any, rdms_b: Any) -> tuple[np.ndarray, np.ndarray, np.nd
     return va, vb, keep
 
 
-def _rank_rows(v: np.ndarray) -> np.ndarray:
-    return np.stack([average_ranks(row) for row in v])
+def _map_threads(fn, items: list) -> list:
+    """``[fn(x) for x in items]`` on up to 2 threads (numpy's sorts and gathers release the
+    GIL); a local pool, no global thread setting is touched."""
+    n_workers = min(2, os.cpu_count() or 1, len(items))
+    if n_workers < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(n_workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def _centred_ranks(v: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Centred average ranks of each row (into ``out``) and their sums of squares."""
+    out = np.empty(v.shape) if out is None else out
+    ss = _map_threads(lambda i: centred_ranks_into(v[i], out[i]), list(range(v.shape[0])))
+    return out, np.asarray(ss, dtype=np.float64)
+
+
+def _rank_compare(va: np.ndarray, vb: np.ndarray, *, rho_a: bool, block: int = 8) -> np.ndarray:
+    """Spearman (or rho-a) of all row pairs. The smaller set is ranked once and kept; the
+    larger one is ranked ``block`` rows at a time into one reused buffer, so memory stays
+    O((n_small + block) * n_pairs) and only one matrix product per block touches it."""
+    if vb is not va and va.shape[0] > vb.shape[0]:
+        return _rank_compare(vb, va, rho_a=rho_a, block=block).T
+    m = va.shape[1]
+    ra, ssa = _centred_ranks(va)
+    if vb is va:
+        num, ssb = ra @ ra.T, ssa
+    else:
+        num = np.empty((va.shape[0], vb.shape[0]))
+        ssb = np.empty(vb.shape[0])
+        buf = np.empty((min(block, vb.shape[0]), m))
+        for start in range(0, vb.shape[0], block):
+            stop = min(start + block, vb.shape[0])
+            rb, ssb[start:stop] = _centred_ranks(vb[start:stop], buf[: stop - start])
+            num[:, start:stop] = ra @ rb.T
+    if rho_a:
+        return num / (m**3 - m) * 12
+    return _ratio(num, np.sqrt(ssa), np.sqrt(ssb))
+
+
+def _ratio(num: np.ndarray, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
+    """``num / (na nb^T)``, 0 where a norm is 0 (rsatoolbox's convention)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / na[:, None] / nb[None, :]
+    out[~((na > 0)[:, None] & (nb > 0)[None, :])] = 0.0
+    return out
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -22,7 +22,22 @@ try:  # compiled O(n log n) discordant-pair counter (Fenwick tree) shipped with 
 except Exception:  # pragma: no cover - depends on the scipy build
     _scipy_kendall_dis = None
 
-__all__ = ["sort_order", "average_ranks", "dense_ranks", "kendall_counts"]
+__all__ = ["sort_order", "average_ranks", "centred_ranks_into", "dense_ranks", "kendall_counts"]
+
+_INDEX_CACHE: dict = {}
+
+
+def _index_u64(m: int) -> np.ndarray:
+    """Read-only ``arange(m)`` as uint64, kept for the last lengths used (ranking many
+    vectors of one length would otherwise page-fault a fresh 4 MB array per vector)."""
+    idx = _INDEX_CACHE.get(m)
+    if idx is None:
+        idx = np.arange(m, dtype=np.uint64)
+        idx.flags.writeable = False
+        if len(_INDEX_CACHE) > 4:
+            _INDEX_CACHE.clear()
+        _INDEX_CACHE[m] = idx
+    return idx
 
 
 def _orderable_bits(v: np.ndarray) -> np.ndarray:
@@ -48,26 +63,22 @@ def _order_and_ties(v: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     u = _orderable_bits(v)
     low = np.uint64((1 << bits) - 1)
     key = u & ~low
-    key |= np.arange(m, dtype=np.uint64)
+    key |= _index_u64(m)
     key.sort()
-    perm = (key & low).astype(np.intp)
+    perm = (key & low).view(np.intp)  # indices < 2**63: the same bits as intp
     key >>= np.uint64(bits)
     close = np.flatnonzero(key[1:] == key[:-1])  # neighbours equal in the packed precision
     if close.size == 0:
         return perm, None
-    differ = u[perm[close]] != u[perm[close + 1]]
-    if differ.any():  # distinct values closer than the packed precision: order those runs
-        same = np.zeros(m - 1, bool)
-        same[close] = True
-        run = np.cumsum(np.concatenate(([True], ~same)))
-        bad = np.zeros(run[-1] + 1, bool)
-        bad[run[1:][close[differ]]] = True
-        pos = np.flatnonzero(bad[run])
+    same = u[perm[close]] == u[perm[close + 1]]
+    if not same.all():  # distinct values closer than the packed precision: order those runs
+        # only the positions inside runs of packed-equal keys move; sort them by (run, value,
+        # index) — O(#close), not O(m)
+        pos = np.union1d(close, close + 1)
+        run = np.cumsum(np.concatenate(([True], np.diff(pos) != 1)))
         sub = perm[pos]
-        perm[pos] = sub[np.lexsort((sub, u[sub], run[pos]))]
+        perm[pos] = sub[np.lexsort((sub, u[sub], run))]
         close = close[u[perm[close]] == u[perm[close + 1]]]
-    elif close.size:
-        close = close[~differ]
     if close.size == 0:
         return perm, None
     new = np.ones(m, bool)
@@ -103,6 +114,41 @@ def average_ranks(v: np.ndarray) -> np.ndarray:
     counts = np.diff(np.append(starts, m))
     ranks[perm] = np.repeat(starts + (counts + 1) / 2.0, counts)
     return ranks
+
+
+def centred_ranks_into(v: np.ndarray, out: np.ndarray) -> float:
+    """Write ``rankdata(v) - (m + 1) / 2`` into ``out`` and return its sum of squares.
+
+    The average ranks of any vector sum to ``m (m + 1) / 2``, so centring is a constant
+    shift, and the sum of squares follows from the tie counts:
+    ``(m^3 - m - sum(t^3 - t)) / 12``. No temporary of length m beyond the sort.
+    """
+    perm, starts = _order_and_ties(v)
+    m = perm.size
+    centre = (m + 1) / 2.0
+    if starts is None:
+        out[perm] = _centred_arange(m)
+        return (m**3 - m) / 12.0
+    counts = np.diff(np.append(starts, m))
+    out[perm] = np.repeat(starts + (counts + 1) / 2.0 - centre, counts)
+    c = counts.astype(np.int64 if m < 2_000_000 else object)  # sum(c^3) <= m^3: exact
+    ties = int(np.sum(c**3 - c))
+    return (m**3 - m - ties) / 12.0
+
+
+_CENTRED_CACHE: dict = {}
+
+
+def _centred_arange(m: int) -> np.ndarray:
+    """Read-only ``arange(1, m + 1) - (m + 1) / 2`` (exact in float64)."""
+    r = _CENTRED_CACHE.get(m)
+    if r is None:
+        r = np.arange(1, m + 1, dtype=np.float64) - (m + 1) / 2.0
+        r.flags.writeable = False
+        if len(_CENTRED_CACHE) > 4:
+            _CENTRED_CACHE.clear()
+        _CENTRED_CACHE[m] = r
+    return r
 
 
 def dense_ranks(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
