@@ -62,7 +62,12 @@ def compare(rdms_a: Any, rdms_b: Any, *, method: str = "spearman") -> np.ndarray
     1.0
     """
     check_option("method", method, COMPARE_METHODS)
-    va, vb, keep = _parse_pair(rdms_a, rdms_b)
+    va, vb = _vectors_pair(rdms_a, rdms_b)
+    if method in ("cosine", "corr"):
+        out = _fast_cosine(va, vb, centre=method == "corr")
+        if out is not None:  # None: some value is NaN / inf (or overflows when squared)
+            return out
+    va, vb, keep = _check_missing(va, vb)
     if method == "cosine":
         return _cosine(va, vb)
     if method == "corr":
@@ -78,6 +83,10 @@ def compare(rdms_a: Any, rdms_b: Any, *, method: str = "spearman") -> np.ndarray
 
 
 def _parse_pair(rdms_a: Any, rdms_b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _check_missing(*_vectors_pair(rdms_a, rdms_b))
+
+
+def _vectors_pair(rdms_a: Any, rdms_b: Any) -> tuple[np.ndarray, np.ndarray]:
     va = as_vectors(rdms_a, "rdms_a")
     vb = rdms_a if rdms_b is rdms_a else None
     vb = va if vb is not None else as_vectors(rdms_b, "rdms_b")
@@ -87,6 +96,18 @@ def _parse_pair(rdms_a: Any, rdms_b: Any) -> tuple[np.ndarray, np.ndarray, np.nd
             f"{n_cond_from_pairs(va.shape[1])} conditions ({va.shape[1]} pairs), rdms_b has "
             f"{n_cond_from_pairs(vb.shape[1])} ({vb.shape[1]} pairs)."
         )
+    return va, vb
+
+
+def _all_finite(v: np.ndarray) -> bool:
+    """True if no NaN / inf in ``v`` (one BLAS pass: a row sum is finite only then, barring
+    overflow, which merely sends the caller to the exact element-wise checks)."""
+    return bool(np.isfinite(v @ np.ones(v.shape[1])).all())
+
+
+def _check_missing(va: np.ndarray, vb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if _all_finite(va) and (vb is va or _all_finite(vb)):
+        return va, vb, np.ones(va.shape[1], bool)
     if np.isinf(va).any() or np.isinf(vb).any():
         raise ValueError("RDMs contain infinite dissimilarities; replace them (e.g. by NaN to drop the pair).")
     nan_a, nan_b = np.isnan(va).any(0), np.isnan(vb).any(0)
@@ -103,6 +124,55 @@ def _parse_pair(rdms_a: Any, rdms_b: Any) -> tuple[np.ndarray, np.ndarray, np.nd
         va = va[:, keep]
         vb = va if vb is va else vb[:, keep]
     return va, vb, keep
+
+
+def _fast_cosine(va: np.ndarray, vb: np.ndarray, *, centre: bool, chunk: int = 8192) -> np.ndarray | None:
+    """Cosine (``centre=False``) or Pearson correlation of all row pairs in one pass over
+    the data: products, sums of squares and sums are accumulated per block of ``chunk``
+    columns while the block is in cache, the columns split over 2 threads. For the
+    correlation, each row is first shifted by the mean of a strided sample of it (inside
+    the block, no copy of the data), so ``ss - s^2 / m`` loses no precision to a large
+    mean. Returns None if any statistic is not finite (NaN / inf in the input)."""
+    m = va.shape[1]
+    same = vb is va
+    shift_a = va[:, :: max(1, m // 4096)].mean(1) if centre else None
+    shift_b = shift_a if same or not centre else vb[:, :: max(1, m // 4096)].mean(1)
+
+    def part(bounds):
+        start, stop = bounds
+        num = np.zeros((va.shape[0], vb.shape[0]))
+        ssa, sa = np.zeros(va.shape[0]), np.zeros(va.shape[0])
+        ssb, sb = (ssa, sa) if same else (np.zeros(vb.shape[0]), np.zeros(vb.shape[0]))
+        buf_a = np.empty((va.shape[0], chunk)) if centre else None
+        buf_b = buf_a if same or not centre else np.empty((vb.shape[0], chunk))
+        for i in range(start, stop, chunk):
+            j = min(i + chunk, stop)
+            a = va[:, i:j]
+            if centre:
+                a = np.subtract(a, shift_a[:, None], out=buf_a[:, : j - i])
+            b = a if same else vb[:, i:j]
+            if centre and not same:
+                b = np.subtract(b, shift_b[:, None], out=buf_b[:, : j - i])
+            num += a @ b.T
+            ssa += np.einsum("ij,ij->i", a, a)
+            if not same:
+                ssb += np.einsum("ij,ij->i", b, b)
+            if centre:
+                sa += a.sum(1)
+                if not same:
+                    sb += b.sum(1)
+        return num, ssa, ssb, sa, sb
+
+    half = (m // 2) // chunk * chunk if m >= 4 * chunk else 0
+    parts = _map_threads(part, [(0, half), (half, m)] if half else [(0, m)])
+    num, ssa, ssb, sa, sb = (sum(p[k] for p in parts) for k in range(5))
+    if not (np.isfinite(num).all() and np.isfinite(ssa).all() and np.isfinite(ssb).all()):
+        return None
+    if centre:
+        num = num - np.outer(sa, sb) / m
+        ssa = np.maximum(ssa - sa * sa / m, 0.0)
+        ssb = np.maximum(ssb - sb * sb / m, 0.0)
+    return _ratio(num, np.sqrt(ssa), np.sqrt(ssb))
 
 
 def _map_threads(fn, items: list) -> list:
