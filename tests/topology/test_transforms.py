@@ -151,3 +151,15 @@ def test_output_in_unit_interval_and_monotone(seed, a, b, rank):
     assert (g >= 0).all() and (g <= 1).all()
     order = np.argsort(v)
     assert (np.diff(g[order]) >= -1e-12).all()
+
+
+@pytest.mark.parametrize("fraction", [0.0, 2.0])  # 0: always Floyd-Warshall; 2: always Dijkstra
+def test_geodesic_dense_and_sparse_solvers_exact(fraction, rng, monkeypatch):
+    from brainalign.topology import _transforms
+
+    monkeypatch.setattr(_transforms, "_DENSE_FRACTION", fraction)
+    v = pdist(rng.standard_normal((60, 3)))
+    for low, up in [(0, 1), (0.05, 0.3), (0, 0.1)]:
+        g = geotopological(v, low=low, up=up).get_vectors()[0]
+        d = geodesic(v, low=low, up=up, normalize=False).get_vectors()[0]
+        np.testing.assert_allclose(d, _floyd(g))
