@@ -188,7 +188,11 @@ def _map_threads(fn, items: list) -> list:
 def _centred_ranks(v: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Centred average ranks of each row (into ``out``) and their sums of squares."""
     out = np.empty(v.shape) if out is None else out
-    ss = _map_threads(lambda i: centred_ranks_into(v[i], out[i]), list(range(v.shape[0])))
+    rows = list(range(v.shape[0]))
+    if v.shape[1] < 50_000:  # small RDMs (e.g. bootstrap loops): a pool costs more than it saves
+        ss = [centred_ranks_into(v[i], out[i]) for i in rows]
+    else:
+        ss = _map_threads(lambda i: centred_ranks_into(v[i], out[i]), rows)
     return out, np.asarray(ss, dtype=np.float64)
 
 
