@@ -211,7 +211,7 @@ def test_encoding_with_two_runs_falls_back_to_kfold_inner_cv(toy_features, monke
 
 def test_fully_cached_rerun_computes_nothing(toy_features, toy_brains, tmp_path, monkeypatch):
     import brainalign.encoding
-    from brainalign.alignment import _methods, _sweep
+    from brainalign.alignment import _methods, _prepare, _sweep
 
     brains = {s: toy_brains[s] for s in ("sub-0", "sub-1")}
     kw = dict(methods=["rsa", "encoding"], rois=["early", "late"], n_boot=5, n_perm=5, progress=False,
@@ -222,7 +222,7 @@ def test_fully_cached_rerun_computes_nothing(toy_features, toy_brains, tmp_path,
     def expensive(*args, **kwargs):
         raise AssertionError("recomputed although every unit is cached")
 
-    for mod, name in ((_sweep, "calc_rdm"), (_methods, "calc_rdm"), (_sweep, "_rsa_brain"), (_sweep, "_rsa_ceiling"),
+    for mod, name in ((_prepare, "calc_rdm"), (_methods, "calc_rdm"), (_sweep, "_rsa_brain"), (_sweep, "_rsa_ceiling"),
                       (_sweep, "_encoding_ceiling"), (_sweep, "_design"), (_sweep, "_boot_units"),
                       (_sweep, "run_unit"), (brainalign.encoding, "cross_validate_encoding")):
         monkeypatch.setattr(mod, name, expensive)
