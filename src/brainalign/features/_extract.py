@@ -12,7 +12,7 @@ import pandas as pd
 
 from .._utils import check_option, logger, progress_bar
 from ..data import Features, Stimuli
-from ._models import LayerRef, load_model, resolve_layers, weights_hash
+from ._models import load_model, resolve_layers, weights_hash
 from ._pooling import POOLINGS, pool_items, pool_tokens
 from ._store import FeatureStore, MemoryWriter
 from ._text import collate_text, plan_narrative, plan_texts

@@ -17,8 +17,6 @@ def pool_tokens(h, flat: np.ndarray, local: np.ndarray, n_local: int, pooling: s
     import torch
 
     flat_h = h.reshape(-1, *h.shape[2:])
-    idx = torch.as_tensor(flat, device=h.device)
-    loc = torch.as_tensor(local, device=h.device)
     if pooling == "mean":
         return _mean_bmm(h, flat, local, n_local)
     if pooling in ("first", "cls", "last"):
@@ -31,7 +29,7 @@ def pool_tokens(h, flat: np.ndarray, local: np.ndarray, n_local: int, pooling: s
     rank = np.arange(len(local)) - np.repeat(starts, np.diff(np.r_[starts, len(local)]))
     out = torch.zeros((n_local, n_positions) + tuple(flat_h.shape[1:]), dtype=torch.float32, device=h.device)
     out[torch.as_tensor(local, device=h.device), torch.as_tensor(rank, device=h.device)] = \
-        flat_h.index_select(0, idx).float()
+        flat_h.index_select(0, torch.as_tensor(flat, device=h.device)).float()
     return out
 
 

@@ -198,7 +198,7 @@ def plan_narrative(words: list[str], rows: np.ndarray, tokenizer, *, max_length:
                 f"Word {words[w]!r} (run {run_label!r}) has {last_tok[w] - first_tok[w] + 1} tokens, more "
                 f"than fits in a window with context={ctx}; increase context."
             )
-        tw, tp, tr = [], [], []
+        tp, tr = [], []
         for w in in_new:
             pos = np.arange(first_tok[w], last_tok[w] + 1)
             tp.append(pos - s + len(prefix))
