@@ -151,3 +151,18 @@ def test_content_hash_of_a_long_story_is_fast():
     assert time.perf_counter() - start < 1.0
     words[-1] = "changed"
     assert Stimuli.from_words(words, np.arange(20_000) * 0.3).content_hash() != h1
+
+
+def test_as_tensor_copies_read_only_arrays_without_warning():
+    import warnings
+
+    from brainalign._backend import as_tensor
+
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    arr.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = as_tensor(arr)
+    assert t.shape == (2, 3) and float(t.sum()) == 15.0
+    writable = np.ones(3, np.float32)
+    assert np.shares_memory(as_tensor(writable).numpy(), writable)  # no copy when not needed

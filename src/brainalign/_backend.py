@@ -62,13 +62,21 @@ def resolve_dtype(dtype: Any, default: str = "float32"):
 
 
 def as_tensor(x: Any, *, device: Any = None, dtype: Any = None):
-    """A torch tensor on ``device`` (no copy when already there) with ``dtype``."""
+    """A torch tensor on ``device`` (no copy when already there) with ``dtype``.
+
+    Read-only arrays (e.g. memory-mapped features from the feature store) are copied once:
+    torch cannot share memory it may not write, and a shared read-only buffer would be
+    undefined behaviour on any in-place operation.
+    """
     import torch
 
     if isinstance(x, torch.Tensor):
         return x.to(device=device or x.device, dtype=dtype or x.dtype)
-    arr = np.asarray(x)
-    t = torch.from_numpy(np.ascontiguousarray(arr)) if arr.dtype != object else torch.tensor(arr)
+    arr = np.ascontiguousarray(np.asarray(x))
+    if arr.dtype == object or not arr.flags.writeable:
+        t = torch.tensor(arr.tolist() if arr.dtype == object else arr)
+    else:
+        t = torch.from_numpy(arr)
     return t.to(device=device, dtype=dtype)
 
 
