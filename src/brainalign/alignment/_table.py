@@ -30,7 +30,8 @@ def tidy(rows: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
     return df[order].reset_index(drop=True)
 
 
-def _check_results(results: Any, needed: Sequence[str], what: str) -> pd.DataFrame:
+def check_results(results: Any, needed: Sequence[str], what: str) -> pd.DataFrame:
+    """``results`` if it is a non-empty DataFrame with the ``needed`` columns, else a clear error."""
     if not isinstance(results, pd.DataFrame):
         raise TypeError(f"{what} needs the DataFrame returned by sweep(), got {type(results).__name__}.")
     missing = [c for c in needed if c not in results.columns]
@@ -38,6 +39,7 @@ def _check_results(results: Any, needed: Sequence[str], what: str) -> pd.DataFra
         raise ValueError(f"{what} needs the columns {missing}; the table has {list(results.columns)}.")
     if results.empty:
         raise ValueError(f"{what} got an empty results table.")
+    return results
     return results
 
 
@@ -91,7 +93,7 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
     >>> best = assign_layers(table)  # doctest: +SKIP
     >>> best[["roi", "best_layer", "p_best"]]  # doctest: +SKIP
     """
-    df = _check_results(results, ["model", "layer", "layer_depth", "roi", "score"], "assign_layers")
+    df = check_results(results, ["model", "layer", "layer_depth", "roi", "score"], "assign_layers")
     check_option("score", score, ["score", "normalized_score"])
     by = as_list(by)
     for col in by:
@@ -235,7 +237,7 @@ def preferred_depth(results: pd.DataFrame, *, by: Sequence[str] = ("model", "roi
     --------
     >>> preferred_depth(table)  # doctest: +SKIP
     """
-    df = _check_results(results, ["layer_depth", "score"], "preferred_depth")
+    df = check_results(results, ["layer_depth", "score"], "preferred_depth")
     check_option("score", score, ["score", "normalized_score"])
     by = [c for c in as_list(by) if c != "subject"]
     for col in by:

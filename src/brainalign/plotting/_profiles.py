@@ -8,20 +8,10 @@ import numpy as np
 import pandas as pd
 
 from .._utils import as_list, check_option
+from ..alignment._table import check_results
 from ._common import add_colorbar, figure_of, new_figure
 
 _NEEDED = ("model", "layer", "layer_depth", "roi", "method", "score")
-
-
-def _check_table(results: Any, needed: Sequence[str], what: str) -> pd.DataFrame:
-    if not isinstance(results, pd.DataFrame):
-        raise TypeError(f"{what} needs a pandas DataFrame (the table of alignment.sweep), got {type(results).__name__}.")
-    missing = [c for c in needed if c not in results.columns]
-    if missing:
-        raise ValueError(f"{what} needs the columns {missing}; the table has {list(results.columns)}.")
-    if len(results) == 0:
-        raise ValueError(f"{what} got an empty table; nothing to plot.")
-    return results
 
 
 def _filter(df: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:
@@ -72,7 +62,7 @@ def plot_layer_profile(results: pd.DataFrame, *, roi: Any = None, method: Any = 
     >>> fig = plot_layer_profile(table, roi="IT")  # doctest: +SKIP
     >>> fig.savefig("profile.png")  # doctest: +SKIP
     """
-    df = _check_table(results, _NEEDED, "plot_layer_profile")
+    df = check_results(results, _NEEDED, "plot_layer_profile")
     check_option("x", x, ["layer_depth", "layer_index"])
     check_option("y", y, ["score", "normalized_score"])
     df = _filter(_filter(_filter(df, "roi", roi), "method", method), "model", model)
@@ -186,7 +176,7 @@ def plot_layer_assignment(assignment: pd.DataFrame, *, title: str | None = None,
     -------
     matplotlib.figure.Figure
     """
-    df = _check_table(assignment, ("model", "roi", "best_layer", "best_layer_depth"), "plot_layer_assignment")
+    df = check_results(assignment, ("model", "roi", "best_layer", "best_layer_depth"), "plot_layer_assignment")
     if "subject" in df and df["subject"].nunique() > 1:
         df = df[df["subject"].astype(str) == "all"] if (df["subject"].astype(str) == "all").any() else df
     df = df.copy()
@@ -284,7 +274,7 @@ def plot_model_comparison(results: pd.DataFrame, *, roi: Any = None, method: Any
     -------
     matplotlib.figure.Figure
     """
-    df = _check_table(results, _NEEDED, "plot_model_comparison")
+    df = check_results(results, _NEEDED, "plot_model_comparison")
     df = _filter(_filter(df, "roi", roi), "method", method)
     rois = list(pd.unique(df["roi"].astype(str)))
     methods = list(pd.unique(df["method"].astype(str)))
