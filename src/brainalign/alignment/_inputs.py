@@ -246,17 +246,17 @@ def normalize_brains(brain: Any, *, subjects: Any = None, rois: Any = None) -> l
             f"got {type(brain).__name__}."
         )
     if subjects is not None:
-        wanted = [str(s) for s in as_list(subjects)]
-        have = list(dict.fromkeys(e.subject for e in entries))
-        for s in wanted:
-            if s not in have:
-                raise KeyError(close_matches_message("subject", s, have))
-        entries = [e for e in entries if e.subject in wanted]
+        entries = _keep(entries, "subject", subjects, "subject")
     if rois is not None and any(e.kind == "rdms" for e in entries) and not isinstance(rois, Mapping):
-        wanted = [str(r) for r in as_list(rois)]
-        have = list(dict.fromkeys(e.roi for e in entries))
-        for r in wanted:
-            if r not in have:
-                raise KeyError(close_matches_message("ROI", r, have))
-        entries = [e for e in entries if e.roi in wanted]
+        entries = _keep(entries, "roi", rois, "ROI")
     return entries
+
+
+def _keep(entries: list[BrainInput], attr: str, wanted: Any, what: str) -> list[BrainInput]:
+    """The entries whose ``attr`` is one of ``wanted``; an unknown value lists close matches."""
+    wanted = [str(w) for w in as_list(wanted)]
+    have = list(dict.fromkeys(getattr(e, attr) for e in entries))
+    for w in wanted:
+        if w not in have:
+            raise KeyError(close_matches_message(what, w, have))
+    return [e for e in entries if getattr(e, attr) in wanted]
