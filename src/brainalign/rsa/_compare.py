@@ -82,10 +82,6 @@ def compare(rdms_a: Any, rdms_b: Any, *, method: str = "spearman") -> np.ndarray
     return _kendall(va, vb, variant="a" if method == "tau-a" else "b")
 
 
-def _parse_pair(rdms_a: Any, rdms_b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return _check_missing(*_vectors_pair(rdms_a, rdms_b))
-
-
 def _vectors_pair(rdms_a: Any, rdms_b: Any) -> tuple[np.ndarray, np.ndarray]:
     va = as_vectors(rdms_a, "rdms_a")
     vb = rdms_a if rdms_b is rdms_a else None
@@ -231,11 +227,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine of all row pairs; 0 where a row has zero norm (rsatoolbox's convention)."""
     na = np.sqrt(np.einsum("ij,ij->i", a, a))
     nb = na if b is a else np.sqrt(np.einsum("ij,ij->i", b, b))
-    num = a @ b.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / na[:, None] / nb[None, :]
-    out[~((na > 0)[:, None] & (nb > 0)[None, :])] = 0.0
-    return out
+    return _ratio(a @ b.T, na, nb)
 
 
 # ---------------------------------------------------------------------------- cov-weighted
@@ -259,10 +251,7 @@ def _cosine_cov(va: np.ndarray, vb: np.ndarray, keep: np.ndarray) -> np.ndarray:
         num = -(ca @ vb.T)
         na = np.sqrt(np.maximum(-np.einsum("ij,ij->i", ca, va), 0))
         nb = na if vb is va else np.sqrt(np.maximum(-np.einsum("ij,ij->i", cb, vb), 0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = num / na[:, None] / nb[None, :]
-        out[~((na > 0)[:, None] & (nb > 0)[None, :])] = 0.0
-        return out
+        return _ratio(num, na, nb)
     wa = _whiten_missing(va, keep, n)
     wb = wa if vb is va else _whiten_missing(vb, keep, n)
     return _cosine(wa, wb)
