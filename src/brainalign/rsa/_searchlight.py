@@ -10,6 +10,7 @@ from .._utils import Bunch, check_option, progress_bar
 from ._common import as_vectors
 from ._compare import compare
 from ._inference import _names
+from ._rdm import _from_gram
 
 __all__ = ["searchlight"]
 
@@ -31,20 +32,12 @@ def _coordinates_mm(brain: Any) -> np.ndarray:
 def _sphere_rdms(x: np.ndarray, spheres: list, method: str) -> np.ndarray:
     """Correlation / euclidean RDM vectors (upper triangles) of each sphere's patterns."""
     n = x.shape[0]
-    iu = np.triu_indices(n, 1)
-    out = np.empty((len(spheres), iu[0].size))
+    out = np.empty((len(spheres), n * (n - 1) // 2))
     for k, idx in enumerate(spheres):
         p = x[:, idx]
         if method == "correlation":
             p = p - p.mean(1, keepdims=True)
-            norm = np.sqrt(np.einsum("ij,ij->i", p, p))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                c = (p @ p.T) / norm[:, None] / norm[None, :]
-            out[k] = 1.0 - c[iu]
-        else:
-            g = p @ p.T
-            d = np.diag(g)
-            out[k] = (d[iu[0]] + d[iu[1]] - 2 * g[iu]) / p.shape[1]
+        out[k] = _from_gram(p @ p.T, method, p.shape[1])
     return out
 
 
