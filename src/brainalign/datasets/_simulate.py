@@ -22,6 +22,7 @@ import pandas as pd
 
 from .._utils import Bunch, check_option
 from ..data import BrainData, Features
+from ..stats import pearson_r
 
 __all__ = ["simulate_responses", "hrf"]
 
@@ -339,8 +340,7 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
         if kind == "meg":
             n0, n1 = int(round(tmin * sfreq)), int(round(tmax * sfreq))
             times = np.arange(n0, n1 + 1) / sfreq
-            kern = _meg_kernel(times, latency)
-            noise_scale = 1.0  # SNR defined at the unit-height kernel peak
+            kern = _meg_kernel(times, latency)  # unit height: the SNR holds at the kernel peak
             signal = signal[:, :, None] * kern[None, None, :]
             truth.kernel = kern
     else:
@@ -373,8 +373,7 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
         emp_sig, emp_dat = signal, data
     truth.noise_ceiling = np.sqrt(eff / (1 + eff))
     truth.noise_ceiling_mean = np.sqrt(n_repeats * eff / (1 + n_repeats * eff))
-    sc, dc = emp_sig - emp_sig.mean(0), emp_dat - emp_dat.mean(0)
-    truth.noise_ceiling_empirical = (sc * dc).sum(0) / np.sqrt((sc**2).sum(0) * (dc**2).sum(0))
+    truth.noise_ceiling_empirical = pearson_r(emp_sig, emp_dat)
 
     brain = BrainData(data, samples=samples, channels=channels, times=times,
                       tr=tr if kind == "fmri" else None, sfreq=sfreq if kind == "meg" else None,
