@@ -12,25 +12,18 @@ import numpy as np
 import pandas as pd
 
 from .._utils import Bunch, check_option
+from ._rdms import _mat_string
 from ._registry import _citations, dataset_path
 
 __all__ = ["load_kriegeskorte92", "load_mne_audvis"]
 
 _SUBJECTS_HIT = ["BE", "KO", "SN", "TI"]
-_ALEXNET_LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8", "prob"]
 
 
 def _loadmat(name: str) -> dict:
     import scipy.io
 
     return scipy.io.loadmat(str(dataset_path("kriegeskorte92") / name))
-
-
-def _text(value: Any) -> str:
-    arr = np.asarray(value)
-    while arr.dtype == object and arr.size == 1:
-        arr = np.asarray(arr.ravel()[0])
-    return str(arr.ravel()[0]) if arr.size else ""
 
 
 def _square(value: Any) -> np.ndarray:
@@ -104,11 +97,11 @@ def load_kriegeskorte92(*, measurement_model: str | None = "complete") -> Bunch:
     ids = [f"img{i + 1:02d}" for i in range(len(stim))]
     categories = pd.DataFrame({
         "stimulus_id": ids,
-        "category": [_text(s["category"]) for s in stim],
+        "category": [_mat_string(s["category"]) for s in stim],
         **{flag: [bool(np.asarray(s[flag]).ravel()[0]) for s in stim]
            for flag in ("human", "face", "animal", "natural")},
     })
-    labels = [_text(lab) for lab in sup["categoryLabels"].ravel()]
+    labels = [_mat_string(lab) for lab in sup["categoryLabels"].ravel()]
     vectors = np.asarray(sup["categoryVectors"]).astype(bool)
     for k, lab in enumerate(labels):
         if lab not in categories:
@@ -123,26 +116,26 @@ def load_kriegeskorte92(*, measurement_model: str | None = "complete") -> Bunch:
             mats.append(elem["RDM"])
             subj.append(subject)
             sess.append(k + 1)
-            names.append(_text(elem["name"]))
+            names.append(_mat_string(elem["name"]))
     hit = _rdms(mats, measure="correlation", patterns=patterns,
                 rdm_descriptors={"subject": subj, "session": sess, "name": names, "roi": ["hIT"] * len(mats)})
 
-    fig1 = {_text(e["name"]): e["RDM"] for e in sup["RDMs_mIT_hIT_fig1"].ravel()}
+    fig1 = {_mat_string(e["name"]): e["RDM"] for e in sup["RDMs_mIT_hIT_fig1"].ravel()}
     mit = _rdms([fig1["mIT_674neurons"]], measure="correlation", patterns=patterns,
                 rdm_descriptors={"name": ["mIT_674neurons"], "roi": ["mIT"], "subject": ["monkeys"]})
 
     models = _loadmat("92_modelRDMs.mat")["Models"].ravel()
     model_rdms = _rdms([m["RDM"] for m in models], measure=None, patterns=patterns,
-                       rdm_descriptors={"name": [_text(m["name"]) for m in models]})
+                       rdm_descriptors={"name": [_mat_string(m["name"]) for m in models]})
 
     behav = _loadmat("92_behavRDMs.mat")["rdms_behav_92"].ravel()
     behavior_rdms = _rdms([b["RDM"] for b in behav], measure="euclidean", patterns=patterns,
-                          rdm_descriptors={"name": [_text(b["name"]) for b in behav],
+                          rdm_descriptors={"name": [_mat_string(b["name"]) for b in behav],
                                            "subject": list(range(1, len(behav) + 1))})
 
     alex = _loadmat("alexnet_layer_RDMs_A2020.mat")["modelRDMs"].ravel()
-    layers = [_text(a["reprName"]) for a in alex]
-    meas = [_text(a["measModelName"]) for a in alex]
+    layers = [_mat_string(a["reprName"]) for a in alex]
+    meas = [_mat_string(a["measModelName"]) for a in alex]
     if measurement_model is not None:
         check_option("measurement_model", measurement_model, list(dict.fromkeys(meas)) + [None])
     keep = [i for i, m in enumerate(meas) if measurement_model is None or m == measurement_model]
