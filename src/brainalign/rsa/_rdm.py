@@ -272,8 +272,9 @@ def _gram(x, codes, prec, center, dev, tdt, chunk, progress) -> np.ndarray:
     return gram.cpu().numpy()
 
 
-def _from_gram(gram: np.ndarray, method: str, n_ch: int) -> np.ndarray:
-    iu = np.triu_indices(gram.shape[0], 1)
+def _from_gram(gram: np.ndarray, method: str, n_ch: int, iu: tuple | None = None) -> np.ndarray:
+    """Upper-triangle dissimilarities from a Gram matrix (``iu``: precomputed triu indices)."""
+    iu = np.triu_indices(gram.shape[0], 1) if iu is None else iu
     d = np.diag(gram)
     if method in ("correlation", "cosine"):
         norm = np.sqrt(d)

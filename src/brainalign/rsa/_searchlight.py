@@ -31,13 +31,13 @@ def _coordinates_mm(brain: Any) -> np.ndarray:
 
 def _sphere_rdms(x: np.ndarray, spheres: list, method: str) -> np.ndarray:
     """Correlation / euclidean RDM vectors (upper triangles) of each sphere's patterns."""
-    n = x.shape[0]
-    out = np.empty((len(spheres), n * (n - 1) // 2))
+    iu = np.triu_indices(x.shape[0], 1)
+    out = np.empty((len(spheres), iu[0].size))
     for k, idx in enumerate(spheres):
         p = x[:, idx]
         if method == "correlation":
             p = p - p.mean(1, keepdims=True)
-        out[k] = _from_gram(p @ p.T, method, p.shape[1])
+        out[k] = _from_gram(p @ p.T, method, p.shape[1], iu)
     return out
 
 
