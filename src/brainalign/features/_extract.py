@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from .._backend import resolve_device, resolve_dtype
 from .._utils import check_option, logger, progress_bar
 from ..data import Features, Stimuli
 from ._models import load_model, resolve_layers, weights_hash
@@ -120,8 +121,6 @@ class FeatureExtractor:
                  stride: int | None = None, cache_dir: Any = None, progress: bool = True,
                  processor: Any = None, preprocess: Callable | None = None, local_files_only: bool = True,
                  trust_remote_code: bool = False, amp: bool | None = None, model_id: str | None = None) -> None:
-        from .._backend import resolve_device
-
         check_option("pooling", pooling, POOLINGS)
         name = "float32" if dtype is None else (dtype if isinstance(dtype, str) else getattr(dtype, "name", str(dtype)))
         self.dtype = np.dtype(check_option("dtype", name, ["float32", "float16"]))
@@ -454,9 +453,7 @@ class FeatureExtractor:
         return pooled.pop("__rows__"), pooled
 
     def _pool_all(self, kind, layer_out, flat, rows, lengths, n_positions, tokens_shape=None):
-        out_dtype = {"float32": "float32", "float16": "float16"}[str(self.dtype)]
-        import torch
-
+        out_dtype = resolve_dtype(self.dtype)
         result = {}
         result["__rows__"] = rows
         if flat is not None:
@@ -481,7 +478,7 @@ class FeatureExtractor:
                 if kind == "audio" and lengths is not None and y.ndim == 3 and valid is None:
                     valid = valid_frames(self.handle.module, lengths, y.shape[1])
                 t = pool_items(y, self.pooling, valid if (y.ndim == 3 and kind == "audio") else None, name)
-            result[name] = t.to(getattr(torch, out_dtype)).cpu().numpy()
+            result[name] = t.to(out_dtype).cpu().numpy()
         return result
 
 
