@@ -99,12 +99,13 @@ def permutation_test(
                              "Use method='circular_shift' or a block_size that divides the samples.")
         if len(blocks) < 2:
             raise ValueError("method='block' needs at least 2 blocks.")
+        to_sample_order = np.argsort(np.concatenate(blocks))  # the same for every permutation
     rng = np.random.default_rng(random_state)
     observed = score_fn(yt, yp)
     null = np.empty((n_permutations, yt.shape[1]))
     for k in progress_bar(range(n_permutations), progress=progress, desc="permutations"):
-        perm = np.empty(n, dtype=np.int64)
         if method == "circular_shift":
+            perm = np.empty(n, dtype=np.int64)
             for b in blocks:
                 m = len(b)
                 lo = max(1, int(0.1 * m))
@@ -112,8 +113,7 @@ def permutation_test(
                 perm[b] = np.roll(b, shift)
         else:
             order = rng.permutation(len(blocks))
-            perm = np.concatenate([blocks[i] for i in order])
-            perm = perm[np.argsort(np.concatenate(blocks))]
+            perm = np.concatenate([blocks[i] for i in order])[to_sample_order]
         null[k] = score_fn(yt, yp[perm])
     pvals = (1 + (null >= observed[None]).sum(0)) / (1 + n_permutations)
     reject, p_fdr = fdr_correction(pvals, alpha)
