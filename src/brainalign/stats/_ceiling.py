@@ -21,7 +21,7 @@ def _repeat_groups(data: Any, stimulus_ids: Any):
     ids = np.asarray(stimulus_ids)
     if ids.shape != (X.shape[0],):
         raise ValueError(f"stimulus_ids has {ids.size} labels but data has {X.shape[0]} samples.")
-    codes, uniques = pd.factorize(ids)
+    codes, _ = pd.factorize(ids)
     counts = np.bincount(codes)
     if counts.max() < 2:
         raise ValueError("No stimulus is repeated: a noise ceiling needs at least 2 presentations of some stimuli.")
@@ -205,7 +205,7 @@ def noise_ceiling(brain: Any, *, by: str = "stimulus_id", method: str = "split_h
     ids = brain.samples[by].to_numpy()
     if method == "split_half":
         return split_half_reliability(data, ids, **kwargs)
-    codes, uniques = pd.factorize(ids)
+    codes, _ = pd.factorize(ids)
     counts = np.bincount(codes)
     n_rep = int(counts.max())
     stims = np.flatnonzero(counts == n_rep)

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from .._utils import check_option
+
 __all__ = ["fdr_correction", "max_stat_pvalues"]
 
 
@@ -71,8 +73,6 @@ def max_stat_pvalues(observed: Any, null: Any, *, tail: str = "greater") -> np.n
     >>> max_stat_pvalues([0.5, 0.25], null).round(3)
     array([0.333, 0.667])
     """
-    from .._utils import check_option
-
     check_option("tail", tail, ["greater", "two-sided"])
     obs = np.asarray(observed, dtype=np.float64)
     nul = np.asarray(null, dtype=np.float64)
