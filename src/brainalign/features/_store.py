@@ -56,6 +56,11 @@ def _atomic_npy(path: Path, arr: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _as_stored(meta: dict) -> Any:
+    """``meta`` as it reads back from a JSON file (tuples become lists, other objects strings)."""
+    return json.loads(json.dumps(meta, default=str))
+
+
 def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -122,7 +127,7 @@ class FeatureStore:
             manifest = json.loads((folder / "manifest.json").read_text())
         except (OSError, ValueError) as err:
             return f"manifest unreadable: {err}", {}
-        if manifest.get("meta") != json.loads(json.dumps(meta, default=str)):
+        if manifest.get("meta") != _as_stored(meta):
             return "its manifest describes a different extraction", {}
         arrays = {}
         for layer in manifest.get("layers", []):
@@ -208,7 +213,7 @@ class StoreWriter:
             done = np.load(self.folder / "done.npy", allow_pickle=False)
         except (OSError, ValueError):
             return None
-        if (state.get("meta") != json.loads(json.dumps(self.meta, default=str))
+        if (state.get("meta") != _as_stored(self.meta)
                 or state.get("n_units") != self.n_units or done.shape != (self.n_units,)):
             return None
         for info in state["layers"].values():
@@ -220,10 +225,6 @@ class StoreWriter:
     def _save_state(self) -> None:
         _atomic_json(self.folder / "meta.json",
                      {"meta": self.meta, "n_units": self.n_units, "layers": self.layers})
-
-    @property
-    def n_done(self) -> int:
-        return int(self.done.sum())
 
     def write(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
         values = np.ascontiguousarray(values, dtype=self.dtype)
