@@ -35,6 +35,12 @@ def _check_thresholds(low: float, up: float) -> tuple[float, float]:
     return low, up
 
 
+def _as_rdms(vectors: np.ndarray, like: Any, name: str, low: float, up: float):
+    """RDMs of transformed vectors, descriptors copied from ``like`` when it is an RDMs."""
+    measure = getattr(like, "dissimilarity_measure", None) or "dissimilarity"
+    return make_rdms(vectors, like=like, measure=f"{name}({low:g}, {up:g}) of {measure}")
+
+
 def _rgtm_vector(v: np.ndarray, low: float, up: float, rank: bool) -> np.ndarray:
     out = np.full(v.shape, np.nan)
     ok = ~np.isnan(v)
@@ -87,9 +93,7 @@ def geotopological(rdms: Any, *, low: float, up: float, rank: bool = True):
     low, up = _check_thresholds(low, up)
     v = as_vectors(rdms)
     out = np.stack([_rgtm_vector(row, low, up, rank) for row in v])
-    measure = getattr(rdms, "dissimilarity_measure", None) or "dissimilarity"
-    return make_rdms(out, like=rdms if hasattr(rdms, "rdm_descriptors") else None,
-                     measure=f"RGTM({low:g}, {up:g}) of {measure}")
+    return _as_rdms(out, rdms, "RGTM", low, up)
 
 
 def geodesic(rdms: Any, *, low: float, up: float, rank: bool = True, normalize: bool = True,
@@ -146,9 +150,7 @@ def geodesic(rdms: Any, *, low: float, up: float, rank: bool = True, normalize: 
                 lo_v, hi_v = row[fin].min(), row[fin].max()
                 row[fin] = (row[fin] - lo_v) / (hi_v - lo_v) if hi_v > lo_v else 0.0
     out[np.isinf(out)] = disconnected
-    measure = getattr(rdms, "dissimilarity_measure", None) or "dissimilarity"
-    return make_rdms(out, like=rdms if hasattr(rdms, "rdm_descriptors") else None,
-                     measure=f"RGDM({low:g}, {up:g}) of {measure}")
+    return _as_rdms(out, rdms, "RGDM", low, up)
 
 
 def _geodesic_vector(g: np.ndarray) -> np.ndarray:
