@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._utils import Bunch, progress_bar
-from ._common import as_vectors
+from ._common import as_vectors, make_rdms
 from ._compare import compare
 from ._inference import _names
 from ._rdm import calc_rdm
@@ -80,8 +80,6 @@ def time_resolved(brain: Any, model_rdms: Any, *, rdm_method: str = "correlation
             "they must describe the same conditions (check descriptor=)."
         )
     scores = compare(vm, vd, method=compare_method)
-    from ._common import make_rdms
-
     rdms = make_rdms(vd, measure=rdm_method, rdm_descriptors={"time": list(times)},
                      pattern_descriptors={k: list(v) for k, v in pattern_desc.items() if k != "index"})
     names = _names(model_rdms, vm.shape[0], "layer")
