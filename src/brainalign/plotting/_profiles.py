@@ -72,51 +72,44 @@ def plot_layer_profile(results: pd.DataFrame, *, roi: Any = None, method: Any = 
     methods = list(pd.unique(df["method"].astype(str)))
     models = list(pd.unique(df["model"].astype(str)))
     figsize = figsize or (max(4.0, 3.6 * len(rois)), max(3.2, 3.0 * len(methods)))
-    fig = new_figure(figsize)
-    axes = np.atleast_2d(fig.subplots(len(methods), len(rois), squeeze=False))
+    fig, axes, panels = _panel_grid(df, methods, rois, figsize)
     colors = _model_colors(models)
     keys = ["model", "layer", x] if x != "layer_depth" else ["model", "layer", "layer_depth"]
     if "layer_index" in df and "layer_index" not in keys:
         keys.append("layer_index")
-    for i, meth in enumerate(methods):
-        for j, r in enumerate(rois):
-            ax = axes[i, j]
-            sub = df[(df["method"].astype(str) == meth) & (df["roi"].astype(str) == r)]
-            if sub.empty:
-                ax.set_axis_off()
-                continue
-            agg = _aggregate(sub, keys, y)
-            if ceiling and y == "score" and "ceiling" in sub and sub["ceiling"].notna().any():
-                lo, hi = _ceiling_band(sub)
-                if np.isclose(lo, hi):
-                    ax.axhline(hi, color="0.45", ls="--", lw=1.2, label="noise ceiling")
-                else:
-                    ax.axhspan(lo, hi, color="0.8", alpha=0.7, lw=0, label="noise ceiling")
-            for mdl in models:
-                m = agg[agg["model"] == mdl].sort_values(x)
-                if m.empty:
-                    continue
-                xs, ys = m[x].to_numpy(float), m["y"].to_numpy(float)
-                err = None
-                if m["lo"].notna().any():
-                    err = np.vstack([np.clip(ys - m["lo"].to_numpy(float), 0, None),
-                                     np.clip(m["hi"].to_numpy(float) - ys, 0, None)])
-                    err = np.nan_to_num(err)
-                ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, lw=1.5, capsize=2, color=colors[mdl], label=mdl)
-                if np.isfinite(ys).any():
-                    b = int(np.nanargmax(ys))
-                    ax.plot(xs[b], ys[b], marker="*", ms=14, color=colors[mdl], mec="k", mew=0.6, ls="none")
-            ax.axhline(0, color="k", lw=0.5)
-            ax.set_title(f"{r} · {meth}", fontsize=10)
-            if x == "layer_depth":
-                ax.set_xlabel("relative layer depth (0 = first, 1 = last)")
+    for meth, r, ax, sub in panels:
+        agg = _aggregate(sub, keys, y)
+        if ceiling and y == "score" and "ceiling" in sub and sub["ceiling"].notna().any():
+            lo, hi = _ceiling_band(sub)
+            if np.isclose(lo, hi):
+                ax.axhline(hi, color="0.45", ls="--", lw=1.2, label="noise ceiling")
             else:
-                ax.set_xlabel("layer")
-                if len(models) == 1:
-                    m = agg.sort_values(x)
-                    ax.set_xticks(m[x].to_numpy(float), m["layer"].astype(str), rotation=45, ha="right", fontsize=7)
-            ax.set_ylabel(_metric_label(sub, y))
-            ax.grid(alpha=0.3)
+                ax.axhspan(lo, hi, color="0.8", alpha=0.7, lw=0, label="noise ceiling")
+        for mdl in models:
+            m = agg[agg["model"] == mdl].sort_values(x)
+            if m.empty:
+                continue
+            xs, ys = m[x].to_numpy(float), m["y"].to_numpy(float)
+            err = None
+            if m["lo"].notna().any():
+                err = np.vstack([np.clip(ys - m["lo"].to_numpy(float), 0, None),
+                                 np.clip(m["hi"].to_numpy(float) - ys, 0, None)])
+                err = np.nan_to_num(err)
+            ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, lw=1.5, capsize=2, color=colors[mdl], label=mdl)
+            if np.isfinite(ys).any():
+                b = int(np.nanargmax(ys))
+                ax.plot(xs[b], ys[b], marker="*", ms=14, color=colors[mdl], mec="k", mew=0.6, ls="none")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_title(f"{r} · {meth}", fontsize=10)
+        if x == "layer_depth":
+            ax.set_xlabel("relative layer depth (0 = first, 1 = last)")
+        else:
+            ax.set_xlabel("layer")
+            if len(models) == 1:
+                m = agg.sort_values(x)
+                ax.set_xticks(m[x].to_numpy(float), m["layer"].astype(str), rotation=45, ha="right", fontsize=7)
+        ax.set_ylabel(_metric_label(sub, y))
+        ax.grid(alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     for ax in axes.ravel():
         h, lab = ax.get_legend_handles_labels()
@@ -128,6 +121,22 @@ def plot_layer_profile(results: pd.DataFrame, *, roi: Any = None, method: Any = 
         fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncol=min(6, len(labels)))
     fig.suptitle(title or "Alignment by layer (mean over subjects, bootstrap CIs; ★ best layer)", fontsize=11)
     return fig
+
+
+def _panel_grid(df: pd.DataFrame, methods: list, rois: list, figsize) -> tuple:
+    """A figure with one panel per method (rows) x ROI (columns); returns it, the axes and the
+    ``(method, roi, ax, rows)`` of every panel that has data (empty panels are switched off)."""
+    fig = new_figure(figsize)
+    axes = np.atleast_2d(fig.subplots(len(methods), len(rois), squeeze=False))
+    panels = []
+    for i, meth in enumerate(methods):
+        for j, r in enumerate(rois):
+            sub = df[(df["method"].astype(str) == meth) & (df["roi"].astype(str) == r)]
+            if sub.empty:
+                axes[i, j].set_axis_off()
+            else:
+                panels.append((meth, r, axes[i, j], sub))
+    return fig, axes, panels
 
 
 def _model_colors(models: Sequence[str]) -> dict:
@@ -281,38 +290,31 @@ def plot_model_comparison(results: pd.DataFrame, *, roi: Any = None, method: Any
     models = list(pd.unique(df["model"].astype(str)))
     colors = _model_colors(models)
     figsize = figsize or (max(4.5, 4.2 * len(rois)), max(2.8, (0.32 * len(models) + 1.4) * len(methods)))
-    fig = new_figure(figsize)
-    axes = np.atleast_2d(fig.subplots(len(methods), len(rois), squeeze=False))
-    for i, meth in enumerate(methods):
-        for j, r in enumerate(rois):
-            ax = axes[i, j]
-            sub = df[(df["method"].astype(str) == meth) & (df["roi"].astype(str) == r)]
-            if sub.empty:
-                ax.set_axis_off()
-                continue
-            agg = _aggregate(sub, ["model", "layer"], "score")
-            best = agg.loc[agg.groupby("model")["y"].idxmax()].sort_values("y")
-            if "ceiling" in sub and sub["ceiling"].notna().any():
-                lo, hi = _ceiling_band(sub)
-                if np.isclose(lo, hi):
-                    ax.axvline(hi, color="0.45", ls="--", lw=1.2, label="noise ceiling")
-                else:
-                    ax.axvspan(lo, hi, color="0.8", alpha=0.7, lw=0, label="noise ceiling")
-            ys = np.arange(len(best))
-            vals = best["y"].to_numpy(float)
-            err = None
-            if best["lo"].notna().any():
-                err = np.nan_to_num(np.vstack([vals - best["lo"].to_numpy(float),
-                                               best["hi"].to_numpy(float) - vals]).clip(0))
-            ax.barh(ys, vals, xerr=err, color=[colors[m] for m in best["model"]], capsize=2, height=0.7)
-            labels = [m if n_l == 1 else f"{m} ({lay})" for m, lay, n_l in
-                      zip(best["model"], best["layer"], best["model"].map(sub.groupby("model")["layer"].nunique()))]
-            ax.set_yticks(ys, labels, fontsize=7)
-            ax.axvline(0, color="k", lw=0.5)
-            ax.set_xlabel(_metric_label(sub, "score").replace("\n", " "))
-            ax.set_ylabel("model (best layer)")
-            ax.set_title(f"{r} · {meth}", fontsize=10)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7, loc="lower right")
+    fig, _axes, panels = _panel_grid(df, methods, rois, figsize)
+    for meth, r, ax, sub in panels:
+        agg = _aggregate(sub, ["model", "layer"], "score")
+        best = agg.loc[agg.groupby("model")["y"].idxmax()].sort_values("y")
+        if "ceiling" in sub and sub["ceiling"].notna().any():
+            lo, hi = _ceiling_band(sub)
+            if np.isclose(lo, hi):
+                ax.axvline(hi, color="0.45", ls="--", lw=1.2, label="noise ceiling")
+            else:
+                ax.axvspan(lo, hi, color="0.8", alpha=0.7, lw=0, label="noise ceiling")
+        ys = np.arange(len(best))
+        vals = best["y"].to_numpy(float)
+        err = None
+        if best["lo"].notna().any():
+            err = np.nan_to_num(np.vstack([vals - best["lo"].to_numpy(float),
+                                           best["hi"].to_numpy(float) - vals]).clip(0))
+        ax.barh(ys, vals, xerr=err, color=[colors[m] for m in best["model"]], capsize=2, height=0.7)
+        labels = [m if n_l == 1 else f"{m} ({lay})" for m, lay, n_l in
+                  zip(best["model"], best["layer"], best["model"].map(sub.groupby("model")["layer"].nunique()))]
+        ax.set_yticks(ys, labels, fontsize=7)
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_xlabel(_metric_label(sub, "score").replace("\n", " "))
+        ax.set_ylabel("model (best layer)")
+        ax.set_title(f"{r} · {meth}", fontsize=10)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title or "Best layer of each model (mean over subjects; bars: bootstrap CI)", fontsize=11)
     return fig
