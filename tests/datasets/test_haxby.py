@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 
 from brainalign import BrainData, Stimuli
-from brainalign.datasets import load_fmri, load_haxby2001
-from brainalign.datasets._haxby import _dataset_dir
+from brainalign.datasets import dataset_path, load_fmri, load_haxby2001
 
 CATEGORIES = {"face", "house", "cat", "shoe", "scissors", "bottle", "chair", "scrambledpix"}
 
@@ -15,7 +14,7 @@ CATEGORIES = {"face", "house", "cat", "shoe", "scissors", "bottle", "chair", "sc
 @pytest.fixture(scope="module")
 def raw():
     h = load_haxby2001(standardize=False)
-    return h, _dataset_dir()
+    return h, dataset_path("haxby2001")
 
 
 def test_shapes_labels_equal_attributes(raw):
@@ -74,8 +73,8 @@ def test_data_root_override(monkeypatch, tmp_path):
 
 
 def test_load_fmri_on_one_real_run():
-    root = _dataset_dir() / "haxby2001" / "sub001" / "BOLD" / "task001_run003"
-    bd = load_fmri(root / "bold_1slice.nii.gz", mask=_dataset_dir() / "mask.nii.gz",
+    root = dataset_path("haxby2001") / "haxby2001" / "sub001" / "BOLD" / "task001_run003"
+    bd = load_fmri(root / "bold_1slice.nii.gz", mask=dataset_path("haxby2001") / "mask.nii.gz",
                    events=root / "bold_events.tsv", run=2, standardize=False)
     assert bd.shape == (121, 530) and bd.tr == 2.5
     assert bd.samples["trial_type"].notna().sum() == 72  # 8 blocks x 9 volumes

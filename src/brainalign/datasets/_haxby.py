@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .._utils import Bunch, check_option
@@ -18,11 +16,6 @@ _CITATION = (
     "doi:10.1126/science.1063736. Subset distributed with PyMVPA: Hanke M et al. (2009) "
     "Neuroinformatics 7(1):37-53."
 )
-
-
-def _dataset_dir() -> Path:
-    """The Haxby folder of the bundled data (``$BRAINALIGN_DATA`` or the repository's ``datasets/``)."""
-    return Path(dataset_path("haxby2001"))
 
 
 def load_haxby2001(*, resolution: str = "1slice", standardize="zscore") -> Bunch:
@@ -83,7 +76,7 @@ def load_haxby2001(*, resolution: str = "1slice", standardize="zscore") -> Bunch
     from ._fmri import load_fmri
 
     check_option("resolution", resolution, ["1slice", "25mm"])
-    root = _dataset_dir()
+    root = dataset_path("haxby2001")
     sub = root / "haxby2001" / "sub001"
     run_dirs = [sub / "BOLD" / f"task001_run{r:03d}" for r in range(1, _N_RUNS + 1)]
     name = "bold_1slice.nii.gz" if resolution == "1slice" else "bold_25mm.nii.gz"
