@@ -63,29 +63,13 @@ def _demo_kriegeskorte(out: Path) -> None:
         rows.append((spearmanr(rdm[iu], hit_vec)[0], name))
     print("   AlexNet layer vs human IT (Spearman): "
           + ", ".join(f"{name} {rho:.2f}" for rho, name in rows))
-    png = _save_rdm_png(hit_mean, out / "hit_mean_rdm.png", "Human IT, mean of 8 RDMs (percentiles)")
+    from .plotting import plot_rdm
+
+    fig = plot_rdm(hit_mean, rank=True, title="Human IT, mean of 8 RDMs (percentiles)")
+    png = out / "hit_mean_rdm.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
     print(f"   wrote {png}")
-
-
-def _save_rdm_png(rdm, path: Path, title: str) -> Path:
-    import numpy as np
-    from matplotlib.figure import Figure
-    from scipy.stats import rankdata
-
-    iu = np.triu_indices(rdm.shape[0], k=1)
-    ranks = np.zeros_like(rdm, dtype=float)
-    ranks[iu] = rankdata(rdm[iu]) / len(iu[0]) * 100
-    ranks = ranks + ranks.T
-    fig = Figure(figsize=(4.2, 3.6), dpi=100)
-    ax = fig.add_subplot()
-    im = ax.imshow(ranks, cmap="viridis", interpolation="nearest")
-    ax.set_title(title, fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.colorbar(im, ax=ax, label="dissimilarity percentile")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
 
 
 def _demo_audvis() -> None:
