@@ -145,3 +145,7 @@ def test_errors(rng, repeated):
         calc_rdm(BrainData(x, samples=samples), method="crossnobis", descriptor="stimulus_id", cv_descriptor="run")
     with pytest.raises(ValueError, match="noise covariance .* singular"):
         noise_precision(rng.standard_normal((3, 10)), method="full")
+    # many residuals, but two identical channels: singular whatever LAPACK's inv does
+    twin = rng.standard_normal((200, 3))
+    with pytest.raises(ValueError, match=r"singular \(rank 2 < 3"):
+        noise_precision(np.column_stack([twin[:, :2], twin[:, 1]]), method="full")

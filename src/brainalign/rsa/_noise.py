@@ -54,13 +54,23 @@ def noise_precision(data: Any, *, descriptor: str | None = None, method: str = "
     else:
         x, nat_dof = _residuals_by(data, descriptor)
     cov = _covariance(x, nat_dof if dof is None else int(dof), method)
-    try:
-        return np.linalg.inv(cov)
-    except np.linalg.LinAlgError as err:
+    return _invert_covariance(cov, method)
+
+
+def _invert_covariance(cov: np.ndarray, method: str) -> np.ndarray:
+    """Invert a symmetric covariance after checking its rank (``inv`` alone does not raise on
+    every LAPACK build for a rank-deficient matrix: numpy 2.4 returns entries of 1e17)."""
+    p = cov.shape[0]
+    eigvals = np.linalg.eigvalsh(cov)
+    tol = max(eigvals.max(initial=0.0), 0.0) * p * np.finfo(np.float64).eps
+    rank = int(np.sum(eigvals > tol))
+    if rank < p or not np.all(np.isfinite(cov)):
         raise ValueError(
-            f"The {method!r} noise covariance of {cov.shape[0]} channels is singular (too few "
-            "residuals?); use method='shrinkage_diag' or 'shrinkage_eye'."
-        ) from err
+            f"The {method!r} noise covariance of {p} channels is singular (rank {rank} < {p}: too few "
+            "residuals for the number of channels?); use method='shrinkage_diag' or 'shrinkage_eye', "
+            "or reduce the number of channels."
+        )
+    return np.linalg.inv(cov)
 
 
 def _residuals_by(data: Any, descriptor: str) -> tuple[np.ndarray, int]:
