@@ -90,13 +90,40 @@ def check_finite(array: np.ndarray, name: str, *, hint: str = "") -> None:
     )
 
 
-def progress_bar(iterable: Iterable, *, progress: bool, total: int | None = None, desc: str = ""):
-    """Wrap ``iterable`` in a tqdm bar when ``progress`` is true (tqdm imported lazily)."""
-    if not progress:
+def progress_bar(iterable: Iterable, *, verbose: bool | int, total: int | None = None, desc: str = ""):
+    """Wrap ``iterable`` in a tqdm bar when ``verbose`` is true (tqdm imported lazily)."""
+    if not verbose:
         return iterable
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def check_random_state(random_state: Any, name: str = "random_state") -> np.random.Generator:
+    """Turn ``random_state`` (None, a non-negative int, a Generator or a RandomState) into a Generator.
+
+    The one place where the package's randomness is created: every public function that
+    draws takes ``random_state`` and passes it through here.
+
+    Examples
+    --------
+    >>> check_random_state(0).integers(10) == check_random_state(0).integers(10)
+    True
+    """
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be None, a non-negative int or a numpy Generator; got "
+            f"{type(random_state).__name__} {random_state!r}."
+        )
+    if random_state < 0:
+        raise ValueError(f"{name} must be a non-negative int; got {random_state}. Use e.g. {name}=0.")
+    return np.random.default_rng(int(random_state))
 
 
 def as_list(value: Any) -> list:

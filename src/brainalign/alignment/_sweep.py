@@ -358,7 +358,7 @@ def _execute(units, cache, *, client, n_jobs, progress):
         from distributed import as_completed
 
         futures = {client.submit(run_unit, spec, pure=False): (key, spec) for key, spec in todo}
-        for fut in progress_bar(as_completed(futures), progress=progress, total=len(futures), desc="sweep (dask)"):
+        for fut in progress_bar(as_completed(futures), verbose=progress, total=len(futures), desc="sweep (dask)"):
             key, spec = futures[fut]
             collect(key, spec, fut.result())
     elif n_jobs is not None and n_jobs != 1 and len(todo) > 1:
@@ -367,11 +367,11 @@ def _execute(units, cache, *, client, n_jobs, progress):
         workers = os.cpu_count() if n_jobs == -1 else int(n_jobs)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futs = {pool.submit(run_unit, spec): (key, spec) for key, spec in todo}
-            for fut in progress_bar(as_completed(futs), progress=progress, total=len(futs), desc="sweep"):
+            for fut in progress_bar(as_completed(futs), verbose=progress, total=len(futs), desc="sweep"):
                 key, spec = futs[fut]
                 collect(key, spec, fut.result())
     else:
-        for key, spec in progress_bar(todo, progress=progress, total=len(todo), desc="sweep"):
+        for key, spec in progress_bar(todo, verbose=progress, total=len(todo), desc="sweep"):
             collect(key, spec, run_unit(spec))
     order = {(u["method"], u["model"], u["subject"], u["roi"]): i for i, u in enumerate(units)}
     rows.sort(key=lambda r: (order.get((r["method"], r["model"], str(r["subject"]), str(r["roi"])), 0),

@@ -127,7 +127,7 @@ class BandedRidgeCV(_EncodingBase):
         col_band = np.empty(p, dtype=np.int64)
         for b, idx in enumerate(bands):
             col_band[idx] = b
-        for w in progress_bar(weights, progress=self.progress, desc="band weights"):
+        for w in progress_bar(weights, verbose=self.progress, desc="band weights"):
             scale = np.sqrt(w)[col_band]
             out = solve_ridge_cv(Xn * scale, Y2, alphas, splits=splits, fit_intercept=self.fit_intercept,
                                  scoring=self.scoring, device=self.device, dtype=self.dtype,

@@ -167,7 +167,7 @@ def cross_validate_encoding(
     r_folds, r2_folds, best = [], [], []
     warned_single_run = False
     preds = np.zeros((n, t), dtype=np.float32 if dtype in (None, "float32") else np.float64)
-    for tr, te in progress_bar(outer, progress=progress, desc="outer folds"):
+    for tr, te in progress_bar(outer, verbose=progress, desc="outer folds"):
         g_tr = None if groups is None else np.asarray(groups)[tr]
         inner, g_inner = inner_cv, g_tr
         if g_tr is not None and isinstance(inner_cv, (int, np.integer)) and len(np.unique(g_tr)) < inner_cv:

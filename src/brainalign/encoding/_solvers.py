@@ -334,7 +334,7 @@ def solve_ridge_cv(
     intercept = torch.zeros(n_targets, dtype=dt, device=dev) if return_weights else None
     # a single alpha for all targets needs every target's score before the refit
     two_pass = return_weights and not alpha_per_target
-    for j0 in progress_bar(starts, progress=progress, desc="ridge CV"):
+    for j0 in progress_bar(starts, verbose=progress, desc="ridge CV"):
         cols = slice(j0, min(j0 + batch, n_targets))
         Yb = Yt[:, cols]
         y_mean = Yb.mean(0) if fit_intercept else None

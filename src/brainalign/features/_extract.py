@@ -318,7 +318,7 @@ class FeatureExtractor:
         bs = _AUTO_START.get(dev.type, 64) if self.batch_size == "auto" else int(self.batch_size)
         hooks, captured, fired = self._install_hooks(module)
         names_in_order: list[str] | None = None
-        bar = progress_bar(range(len(todo)), progress=progress, total=len(todo), desc="features")
+        bar = progress_bar(range(len(todo)), verbose=progress, total=len(todo), desc="features")
         bar_iter = iter(bar) if progress else None
         try:
             pos = 0

@@ -111,7 +111,7 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_bo
         members = [np.flatnonzero(groups == g) for g in uniq]
     rng = np.random.default_rng(seed)
     samples = np.empty((n_bootstrap, vm.shape[0]))
-    for b in progress_bar(range(n_bootstrap), progress=progress, total=n_bootstrap, desc="bootstrap"):
+    for b in progress_bar(range(n_bootstrap), verbose=progress, total=n_bootstrap, desc="bootstrap"):
         rows = np.arange(vd.shape[0])
         if resample in ("subjects", "both"):
             pick = rng.integers(0, len(members), len(members))

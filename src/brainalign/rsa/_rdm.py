@@ -212,7 +212,7 @@ def _auto_chunk(n_rows: int, device, dtype) -> int:
 def _chunks(x: Any, chunk: int, progress: bool):
     n_ch = x.shape[1]
     starts = range(0, n_ch, chunk)
-    for s in progress_bar(starts, progress=progress, total=len(starts), desc="RDM chunks"):
+    for s in progress_bar(starts, verbose=progress, total=len(starts), desc="RDM chunks"):
         yield slice(s, min(s + chunk, n_ch))
 
 

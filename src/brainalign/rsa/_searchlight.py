@@ -112,7 +112,7 @@ def searchlight(brain: Any, model_rdms: Any, *, radius: float = 6.0, rdm_method:
 
         pool = ThreadPoolExecutor(max_workers=n_jobs)
         results = pool.map(run, chunks)
-    for centres, res in progress_bar(results, progress=progress, total=len(chunks), desc="searchlight"):
+    for centres, res in progress_bar(results, verbose=progress, total=len(chunks), desc="searchlight"):
         maps[:, centres] = res
     if n_jobs != 1:
         pool.shutdown()

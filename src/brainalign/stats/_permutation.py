@@ -103,7 +103,7 @@ def permutation_test(
     rng = np.random.default_rng(random_state)
     observed = score_fn(yt, yp)
     null = np.empty((n_permutations, yt.shape[1]))
-    for k in progress_bar(range(n_permutations), progress=progress, desc="permutations"):
+    for k in progress_bar(range(n_permutations), verbose=progress, desc="permutations"):
         if method == "circular_shift":
             perm = np.empty(n, dtype=np.int64)
             for b in blocks:
