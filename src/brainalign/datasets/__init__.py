@@ -14,6 +14,11 @@ _WHERE = {
     "load_gifti": "_fmri",
     "read_events": "_events",
     "load_bids": "_bids",
+    # narratives: word / phone timings, story datasets
+    "load_transcript": "_transcript",
+    "load_textgrid": "_transcript",
+    "NON_WORDS": "_transcript",
+    "load_lebel2023": "_lebel",
     # M/EEG and RDM files
     "load_mne": "_mne",
     "load_rdms": "_rdms",
