@@ -182,15 +182,59 @@ def test_mask_shape_affine_and_empty(rng):
         load_fmri([img, _bold(rng, affine=np.eye(4))])
 
 
-def test_events_beyond_run_end(rng):
-    late = pd.DataFrame({"onset": [4.0, 45.0], "duration": [2.0, 2.0], "trial_type": ["a", "b"]})
-    with pytest.raises(ValueError, match=r"onset 45 s.*20 volumes x TR 2 s = 40 s"):
-        load_fmri(_bold(rng), events=late)
+def test_events_outside_the_run_one_rule(rng):
+    """Late and negative onsets are treated alike: dropped with a warning naming them, or an error (issue 11)."""
+    ev = pd.DataFrame({"onset": [-3.0, 4.0, 45.0, 50.0], "duration": [2.0, 2.0, 2.0, 2.0],
+                       "trial_type": ["early", "a", "b", "c"]})
+    with pytest.warns(UserWarning, match=r"3 of the 4 event\(s\) of run 0 start outside it: 1 before its start "
+                                         r"\('early' at -3 s\); 2 at or after its end \('b' at 45 s, 'c' at 50 s\)\. "
+                                         r"The run has 20 volumes x TR 2 s = 40 s"):
+        bd = load_fmri(_bold(rng), events=ev)
+    assert bd.samples["trial_type"].dropna().unique().tolist() == ["a"]
+    with pytest.raises(ValueError, match=r"1 before its start.*2 at or after its end.*on_outside='warn'"):
+        load_fmri(_bold(rng), events=ev, on_outside="raise")
+    with pytest.raises(ValueError, match="'on_outside'.*'ignore'"):
+        load_fmri(_bold(rng), events=ev, on_outside="ignore")
     cut = pd.DataFrame({"onset": [36.0], "duration": [10.0], "trial_type": ["a"]})
     with pytest.warns(UserWarning, match="end after the run"):
         load_fmri(_bold(rng), events=cut)
     with pytest.raises(ValueError, match="2 runs but 1 events"):
         load_fmri([_bold(rng), _bold(rng)], events=[EVENTS])
+
+
+def test_simultaneous_events_keep_every_label(rng):
+    """Events that start together: one per-volume label with a warning, all of them in stimulus_ids (issue 11)."""
+    ev = pd.DataFrame({"onset": [10.0, 10.0, 10.0, 20.0], "duration": [1.0, 1.0, 1.0, 1.0],
+                       "trial_type": ["c0", "c1", "c2", "c1"]})
+    with pytest.warns(UserWarning, match=r"1 volume\(s\) are occupied equally by events of different stimuli "
+                                         r"\(first: volume 5 of run 0: \['c0', 'c1', 'c2'\]\)"):
+        bd = load_fmri(_bold(rng), events=ev)
+    s = bd.samples
+    assert s["stimulus_id"].iloc[5] == "c0" and s["stimulus_ids"].iloc[5] == ("c0", "c1", "c2")
+    assert s["stimulus_ids"].iloc[10] == ("c1",) and s["stimulus_ids"].iloc[0] == ()
+    with warnings.catch_warnings():  # a block that ends inside a volume mostly taken by it is not ambiguous
+        warnings.simplefilter("error")
+        blocks = load_fmri(_bold(rng), events=pd.DataFrame({"onset": [0.0, 5.5], "duration": [5.5, 5.0],
+                                                            "trial_type": ["a", "b"]}))
+    assert blocks.samples["stimulus_ids"].iloc[2] == ("a", "b") and blocks.samples["stimulus_id"].iloc[2] == "a"
+
+
+def test_narrative_events_label_no_volume(rng):
+    words = pd.DataFrame({"onset": [0.5, 0.9, 2.2, 7.0], "duration": [0.3, 0.3, 0.3, 0.3],
+                          "word": ["once", "upon", "a", "time"]})
+    bd = load_fmri(_bold(rng), events=words)
+    assert "stimulus_id" not in bd.samples  # a continuous design: features.align_to resamples the words
+    assert bd.samples["n_words"].tolist()[:4] == [2, 1, 0, 1] and bd.samples["n_words"].sum() == 4
+    late = pd.concat([words, pd.DataFrame({"onset": [41.0], "duration": [0.3], "word": ["end"]})])
+    with pytest.raises(ValueError, match=r"1 of the 5 event\(s\) of run 0 start outside it.*'end' at 41 s.*never dropped"):
+        load_fmri(_bold(rng), events=late)
+
+
+def test_implausible_tr_warns(rng, tmp_path):
+    with pytest.warns(UserWarning, match=r"TR of run 0 is 2000 s \(from the NIfTI header\).*pass tr=2"):
+        load_fmri(_bold(rng, tr=2000.0))
+    with pytest.warns(UserWarning, match="implausibly short"):
+        load_fmri(_bold(rng, tr=0.002))
 
 
 def test_tr_header_disagrees_with_sidecar(rng, tmp_path):

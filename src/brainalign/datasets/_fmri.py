@@ -18,7 +18,7 @@ import pandas as pd
 
 from .._utils import as_list, check_option, logger
 from ..data import BrainData, Stimuli
-from ._events import check_events_in_run, label_volumes, read_events
+from ._events import ON_OUTSIDE, read_events, volume_labels
 
 __all__ = ["load_fmri", "load_gifti"]
 
@@ -49,25 +49,47 @@ def _sidecar_tr(path: Path | None) -> tuple[float | None, str | None]:
     return (float(value), str(side)) if value is not None else (None, str(side))
 
 
+_TR_RANGE = (0.05, 20.0)  # seconds; outside it a TR is almost surely in the wrong unit
+
+
 def resolve_tr(tr: float | None, sidecar: float | None, header: float | None, *, where: str,
                sidecar_name: str = "JSON sidecar", header_name: str = "header") -> float:
-    """The TR in seconds from the argument, the sidecar or the header (see ``load_fmri``)."""
+    """The TR in seconds from the argument, the sidecar or the header (see ``load_fmri``); warns when implausible."""
+    value, source = _resolve_tr(tr, sidecar, header, where=where, sidecar_name=sidecar_name, header_name=header_name)
+    lo, hi = _TR_RANGE
+    if value > hi:
+        warnings.warn(
+            f"The TR of {where} is {value:g} s (from {source}), implausibly long for fMRI. If it is in milliseconds "
+            f"({value:g} ms = {value / 1000:g} s), pass tr={value / 1000:g}; if it really is {value:g} s, ignore this.",
+            stacklevel=3,
+        )
+    elif value < lo:
+        warnings.warn(
+            f"The TR of {where} is {value:g} s (from {source}), implausibly short for fMRI. If it is in the wrong unit "
+            f"(e.g. a GIfTI TimeStep in seconds where milliseconds are expected), pass tr=<seconds>.",
+            stacklevel=3,
+        )
+    return value
+
+
+def _resolve_tr(tr: float | None, sidecar: float | None, header: float | None, *, where: str,
+                sidecar_name: str, header_name: str) -> tuple[float, str]:
     if tr is not None:
         if not (np.isfinite(tr) and tr > 0):
             raise ValueError(f"tr must be a positive number of seconds, got {tr!r}.")
         for name, val in ((sidecar_name, sidecar), (header_name, header)):
             if val is not None and not np.isclose(val, tr, rtol=1e-3):
-                warnings.warn(f"tr={tr:g} s overrides the TR {val:g} s of the {name} of {where}.", stacklevel=3)
-        return float(tr)
+                warnings.warn(f"tr={tr:g} s overrides the TR {val:g} s of the {name} of {where}.", stacklevel=4)
+        return float(tr), "tr="
     if sidecar is not None:
         if header is not None and not np.isclose(header, sidecar, rtol=1e-3):
             raise ValueError(
                 f"The TR of {where} disagrees: RepetitionTime = {sidecar:g} s in the {sidecar_name} but "
                 f"{header:g} s in the {header_name}. Pass tr=<seconds> to say which one is right."
             )
-        return float(sidecar)
+        return float(sidecar), f"the {sidecar_name}"
     if header is not None:
-        return float(header)
+        return float(header), f"the {header_name}"
     raise ValueError(
         f"No repetition time for {where}: no tr= argument, no RepetitionTime in a JSON sidecar and "
         f"no TR with time units in the {header_name}. Pass tr=<seconds>."
@@ -135,7 +157,7 @@ def _standardize(x: np.ndarray, method: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _assemble(runs: list[np.ndarray], *, channels: pd.DataFrame, trs: list[float], run_labels: list,
               events: Any, standardize: Any, subject: str | None, nan_policy: str, space: dict,
-              describe: Any) -> BrainData:
+              describe: Any, on_outside: str = "warn") -> BrainData:
     """Check, standardize and stack the runs; build the samples table (with events)."""
     if len({round(t, 6) for t in trs}) > 1:
         raise ValueError(
@@ -173,25 +195,8 @@ def _assemble(runs: list[np.ndarray], *, channels: pd.DataFrame, trs: list[float
             if many and len(events) != len(runs):
                 raise ValueError(f"{len(runs)} runs but {len(events)} events tables; give one per run.")
             table = read_events(events, run=run_labels if many else run_labels[0])[1]
-        stim = np.full(len(samples), None, dtype=object)
-        ttype = np.full(len(samples), None, dtype=object)
-        start = 0
-        for label, x in zip(run_labels, runs):
-            ev = table[table["run"] == label].reset_index(drop=True)
-            check_events_in_run(ev, len(x), tr, label)
-            idx = label_volumes(ev, len(x), tr)
-            has = idx >= 0
-            seg = slice(start, start + len(x))
-            stim[seg][has] = ev["stimulus_id"].to_numpy()[idx[has]]
-            if "trial_type" in ev:
-                ttype[seg][has] = ev["trial_type"].to_numpy()[idx[has]]
-            start += len(x)
-        unknown = set(pd.unique(table["run"])) - set(run_labels)
-        if unknown:
-            raise ValueError(f"The events name runs {sorted(map(str, unknown))} that were not loaded "
-                             f"(runs: {run_labels}).")
-        samples["stimulus_id"] = stim
-        samples["trial_type"] = ttype
+        for col, values in volume_labels(table, run_labels, [len(x) for x in runs], tr, on_outside).items():
+            samples[col] = values
     data = np.concatenate(runs, axis=0) if len(runs) > 1 else runs[0]
     return BrainData(data, samples=samples, channels=channels, tr=tr, subject=subject, space=space,
                      nan_policy=nan_policy)
@@ -296,7 +301,7 @@ class _Describe:
 
 def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: Any = None, events: Any = None,
               tr: float | None = None, run: Any = None, standardize: Any = "zscore", subject: str | None = None,
-              nan_policy: str = "raise", _sidecar_trs: list | None = None) -> BrainData:
+              nan_policy: str = "raise", on_outside: str = "warn", _sidecar_trs: list | None = None) -> BrainData:
     """Load 4D NIfTI BOLD runs into a BrainData of shape (n_volumes, n_voxels).
 
     Parameters
@@ -316,7 +321,12 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
     events : path, DataFrame, list of them (one per run), or ``read_events`` output, optional
         BIDS events. Each volume gets the ``stimulus_id`` and ``trial_type`` of the event
         that overlaps its acquisition window ``[onset, onset + TR)`` the longest (None when
-        none does). Use :func:`read_events` for the ``Stimuli`` table.
+        none does) and ``stimulus_ids``, the tuple of every stimulus whose events overlap
+        it; volumes where different stimuli tie (events that start together) raise a
+        warning. Narrative events (a ``word`` column) label no volume with a stimulus (their
+        design is continuous: ``features.align_to`` resamples the words); volumes get
+        ``n_words`` (words starting in them). Use :func:`read_events` for the ``Stimuli``
+        and the full events table.
     tr : float, optional
         Repetition time (s). Default: ``RepetitionTime`` of the BIDS JSON sidecar next to
         the file, else the NIfTI header (pixdim[4], when its time unit is set). A sidecar and
@@ -330,13 +340,19 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
     nan_policy : {"raise", "allow"}
         NaN/inf inside the mask raise a ValueError unless ``"allow"``; then NaN stay NaN
         (standardization ignores them) and +-inf become NaN when standardizing.
+    on_outside : {"warn", "raise"}
+        Events that start outside their run (a negative onset, or at / after the end of the
+        last volume) are treated alike: ``"warn"`` (default) drops them from the volume
+        labels with a warning that names them, ``"raise"`` stops with a ValueError. Words of
+        a narrative outside their run always raise.
 
     Returns
     -------
     BrainData
         ``data`` of shape (n_volumes, n_voxels) in float32; ``samples`` with ``run``,
         ``volume`` (index in the run), ``onset`` (s from the run start) and with events
-        ``stimulus_id``, ``trial_type``; ``channels`` with ``i, j, k`` (voxel indices),
+        ``stimulus_id``, ``trial_type``, ``stimulus_ids`` (or ``n_words`` for a narrative);
+        ``channels`` with ``i, j, k`` (voxel indices),
         ``x, y, z`` (mm), ``name`` and ``roi``; ``space = {"kind": "volume", "affine",
         "shape"}`` so that ``to_image(values)`` gives a NIfTI image.
 
@@ -352,6 +368,7 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
 
     check_option("standardize", standardize, _STANDARDIZE)
     check_option("nan_policy", nan_policy, ["raise", "allow"])
+    check_option("on_outside", on_outside, ON_OUTSIDE)
     items = list(bold) if isinstance(bold, (list, tuple)) else [bold]
     if not items:
         raise ValueError("bold is an empty list; give at least one 4D image.")
@@ -404,7 +421,7 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
     space = {"kind": "volume", "affine": np.asarray(affine, float), "shape": shape}
     return _assemble(runs, channels=channels, trs=trs, run_labels=labels, events=events,
                      standardize=standardize, subject=subject, nan_policy=nan_policy, space=space,
-                     describe=_Describe("voxel", channels, ["i", "j", "k"]))
+                     describe=_Describe("voxel", channels, ["i", "j", "k"]), on_outside=on_outside)
 
 
 # --------------------------------------------------------------------------- surfaces
@@ -432,7 +449,8 @@ def _gifti_series(obj: Any, hemi: str, label: Any) -> tuple[np.ndarray, float | 
 
 def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None, events: Any = None,
                tr: float | None = None, run: Any = None, standardize: Any = "zscore",
-               subject: str | None = None, nan_policy: str = "raise") -> BrainData:
+               subject: str | None = None, nan_policy: str = "raise", on_outside: str = "warn",
+               _sidecar_trs: list | None = None) -> BrainData:
     """Load GIfTI surface time series (``.func.gii``, one per hemisphere) into a BrainData.
 
     Parameters
@@ -443,7 +461,7 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
     mask : dict of hemi -> bool array of shape (n_vertices,), optional
         The vertices to keep. Default: the vertices whose time series varies in every run
         (drops the medial wall, which is constant).
-    events, tr, run, standardize, subject, nan_policy
+    events, tr, run, standardize, subject, nan_policy, on_outside
         As in :func:`load_fmri`. The TR comes from ``tr=``, the JSON sidecar next to the
         file (``RepetitionTime``) or the GIfTI ``TimeStep`` metadata (ms).
 
@@ -464,6 +482,7 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
     """
     check_option("standardize", standardize, _STANDARDIZE)
     check_option("nan_policy", nan_policy, ["raise", "allow"])
+    check_option("on_outside", on_outside, ON_OUTSIDE)
     hemis = {h: v for h, v in (("left", left), ("right", right)) if v is not None}
     if not hemis:
         raise ValueError("Give the time series of at least one hemisphere: left= and/or right=.")
@@ -491,6 +510,8 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
                 raise ValueError(f"Run {label!r} of the {h} hemisphere has {series.shape[1]} vertices, "
                                  f"run {labels[0]!r} has {n_vertices[h]}.")
             side, side_name = _sidecar_tr(path)
+            if _sidecar_trs is not None:
+                side, side_name = _sidecar_trs[r], "BIDS JSON sidecars"
             if side is not None:
                 found["sidecar"].append(side)
                 names.append(side_name)
@@ -531,4 +552,4 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
     space = {"kind": "surface", "n_vertices": dict(n_vertices)}
     return _assemble(runs, channels=channels, trs=trs, run_labels=labels, events=events,
                      standardize=standardize, subject=subject, nan_policy=nan_policy, space=space,
-                     describe=_Describe("vertex", channels, ["hemi", "vertex"]))
+                     describe=_Describe("vertex", channels, ["hemi", "vertex"]), on_outside=on_outside)
