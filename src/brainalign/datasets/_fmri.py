@@ -434,13 +434,13 @@ def _gifti_series(obj: Any, hemi: str, label: Any) -> tuple[np.ndarray, float | 
         raise ValueError(f"The {hemi} surface of run {label!r} is not a GIfTI time series with data arrays.")
     arrays = [np.asarray(d.data) for d in img.darrays]
     if len(arrays) == 1 and arrays[0].ndim == 2:
-        series = arrays[0].T  # one (n_vertices, n_volumes) array
+        series = arrays[0]  # one (n_volumes, n_vertices) array: rows are volumes, as nilearn reads it
     elif all(a.ndim == 1 for a in arrays) and len({a.shape for a in arrays}) == 1:
         series = np.stack(arrays)  # one array per volume (fMRIPrep's func.gii)
     else:
         raise ValueError(
             f"The {hemi} GIfTI of run {label!r} has data arrays of shapes {[a.shape for a in arrays][:4]}; "
-            "expected one 1D array of vertices per volume, or one (n_vertices, n_volumes) array."
+            "expected one 1D array of vertices per volume, or one (n_volumes, n_vertices) array."
         )
     step = img.darrays[0].meta.get("TimeStep") if img.darrays[0].meta is not None else None
     tr = float(step) / 1000.0 if step not in (None, "") and float(step) > 0 else None  # GIfTI TimeStep is in ms
@@ -457,7 +457,8 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
     ----------
     left, right : path, nibabel GiftiImage, or list of them (one per run), optional
         The time series of each hemisphere (at least one). Each file holds one data array
-        per volume (as fMRIPrep writes them) or one (n_vertices, n_volumes) array.
+        per volume (as fMRIPrep writes them) or one (n_volumes, n_vertices) array (rows are
+        volumes, as ``nilearn.surface.load_surf_data`` reads it).
     mask : dict of hemi -> bool array of shape (n_vertices,), optional
         The vertices to keep. Default: the vertices whose time series varies in every run
         (drops the medial wall, which is constant).
