@@ -27,6 +27,7 @@ _WHERE = {
     "load_haxby2001": "_haxby",
     "load_kriegeskorte92": "_bundled",
     "load_mne_audvis": "_bundled",
+    "load_story_example": "_story_example",
     "list_datasets": "_registry",
     "dataset_path": "_registry",
     # simulation with a known ground truth

@@ -295,5 +295,5 @@ def _write_response(path: Path, resp: np.ndarray) -> None:
     import h5py
 
     with h5py.File(path, "w") as f:
-        f.create_dataset("resp", data=np.asarray(resp, dtype=np.float32))
+        f.create_dataset("resp", data=np.asarray(resp, dtype=np.float32), track_times=False)
 
