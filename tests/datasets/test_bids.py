@@ -167,9 +167,11 @@ def test_nilearn_fake_dataset_loads(fake_bids):
 def test_fsaverage5_gifti_derivatives(fake_bids):
     from nilearn.surface import load_surf_data
 
-    with pytest.warns(UserWarning, match="start outside it"):
+    with pytest.warns(UserWarning) as record:
         bunch = load_bids(fake_bids / "derivatives", raw_root=fake_bids, subject="01", task="localizer",
                           space="fsaverage5", standardize=False)
+    assert sum("start outside it" in str(w.message) for w in record) == 2  # one per run
+    assert any("occupied equally" in str(w.message) for w in record)
     brain = bunch.brain
     assert brain.space["kind"] == "surface" and brain.space["n_vertices"] == {"left": 10, "right": 10}
     assert brain.shape[0] == 60 and brain.tr == 1.5  # TR from the raw sidecar (inheritance)

@@ -271,7 +271,8 @@ def label_volumes(events: pd.DataFrame, n_volumes: int, tr: float) -> tuple[np.n
     has = top > 0
     best[has] = score.argmax(axis=0)[has]
     every = [np.flatnonzero(score[:, v] > 0).tolist() for v in range(n_volumes)]
-    ids = events["stimulus_id"].astype(str).to_numpy() if "stimulus_id" in events else np.arange(len(events)).astype(str)
+    ids = (events["stimulus_id"].astype(str).to_numpy() if "stimulus_id" in events
+           else np.arange(len(events)).astype(str))
     tied = (score > 0) & (score >= top[None, :] - 1e-12)
     ambiguous = np.array([len(set(ids[tied[:, v]])) > 1 for v in range(n_volumes)], dtype=bool)
     return best, every, ambiguous

@@ -202,10 +202,10 @@ def load_lebel2023(root: Any, subject: str, *, stories: Any = None, tr: float = 
         expected = respdict[story] - int(pad) - first - int(trim)
         if shape[0] != expected:
             raise ValueError(
-                f"Story {story!r}: the response {resp.name} has {shape[0]} TRs but respdict.json says {respdict[story]} "
-                f"TRs, i.e. {expected} after the trimming of the dataset's code (respdict - pad {pad} - {first} at the "
-                f"start - trim {trim} at the end). The response or the TR count belongs to another story, or the "
-                "file was trimmed differently (set pad=/trim=)."
+                f"Story {story!r}: the response {resp.name} has {shape[0]} TRs but respdict.json says "
+                f"{respdict[story]} TRs, i.e. {expected} after the trimming of the dataset's code (respdict - pad "
+                f"{pad} - {first} at the start - trim {trim} at the end). The response or the TR count belongs to "
+                "another story, or the file was trimmed differently (set pad=/trim=)."
             )
         if n_vox is None:
             n_vox = shape[1]
@@ -230,8 +230,9 @@ def load_lebel2023(root: Any, subject: str, *, stories: Any = None, tr: float = 
         if out.any():
             bad = w.loc[out]
             raise ValueError(
-                f"{int(out.sum())} of the {len(w)} words of story {f['story']!r} lie outside its scan ({lo:g} to {hi:g} s "
-                f"from the sound start: {f['n_trs'] - pad} TRs of {tr:g} s starting {start_time:g} s before it): "
+                f"{int(out.sum())} of the {len(w)} words of story {f['story']!r} lie outside its scan "
+                f"({lo:g} to {hi:g} s from the sound start: {f['n_trs'] - pad} TRs of {tr:g} s starting "
+                f"{start_time:g} s before it): "
                 f"{list(zip(bad['text'], bad['onset'].round(3)))[:5]}. The TextGrid may belong to another story, or "
                 "respdict.json / tr= / start_time= is wrong."
             )

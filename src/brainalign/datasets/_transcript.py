@@ -82,7 +82,8 @@ def _read_textgrid(path: Path, tier: Any) -> pd.DataFrame:
         name = names[int(tier)]
     else:
         want = str(tier).lower()
-        found = [n for n in names if n.lower() == want] or [n for n in names if n.lower().rstrip("s") == want.rstrip("s")]
+        found = [n for n in names if n.lower() == want] or [
+            n for n in names if n.lower().rstrip("s") == want.rstrip("s")]
         if not found:
             raise ValueError(
                 f"The TextGrid {path.name} has no tier {tier!r}; its tiers are {names}. Pass tier=<name> "
@@ -274,7 +275,8 @@ def load_transcript(source: Any, *, run: Any = None, tier: Any = "word", drop: A
         raise ValueError("source is an empty list; give one transcript per run.")
     labels = as_list(run) if run is not None else [None] * len(items)
     if len(labels) != len(items):
-        raise ValueError(f"{len(items)} transcripts but {len(labels)} run labels in run=; give one label per transcript.")
+        raise ValueError(f"{len(items)} transcripts but {len(labels)} run labels in run=; give one label per "
+                         "transcript.")
     dropset = frozenset(str(d).lower() for d in as_list(drop))
     tables = []
     for k, (label, src) in enumerate(zip(labels, items)):
@@ -291,8 +293,8 @@ def load_transcript(source: Any, *, run: Any = None, tier: Any = "word", drop: A
             keep = ~g["text"].map(lambda t: _is_non_word(str(t), dropset)).to_numpy(bool)
             g = g.loc[keep].reset_index(drop=True)
             if len(g) == 0:
-                raise ValueError(f"Run {lab!r} ({where}) has no word left after dropping the non-words {sorted(dropset)} "
-                                 "and empty labels; check tier= (or drop=).")
+                raise ValueError(f"Run {lab!r} ({where}) has no word left after dropping the non-words "
+                                 f"{sorted(dropset)} and empty labels; check tier= (or drop=).")
             g["run"] = [lab] * len(g)
             if "tier" in df.attrs:
                 g["tier"] = df.attrs["tier"]
