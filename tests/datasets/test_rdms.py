@@ -11,8 +11,8 @@ from scipy.spatial.distance import pdist, squareform
 from brainalign.datasets import dataset_path, load_rdms, save_rdms
 
 
-def _rdm(n=6, seed=0):
-    return squareform(pdist(np.random.default_rng(seed).standard_normal((n, 4))))
+def _rdm(n=6, random_state=0):
+    return squareform(pdist(np.random.default_rng(random_state).standard_normal((n, 4))))
 
 
 def test_bundled_struct_files():
@@ -31,7 +31,7 @@ def test_bundled_struct_files():
 
 
 def test_mat_plain_arrays(tmp_path):
-    a, b = _rdm(seed=0), _rdm(seed=1)
+    a, b = _rdm(random_state=0), _rdm(random_state=1)
     scipy.io.savemat(tmp_path / "one.mat", {"rdm": a, "labels": np.array(["x"])})
     scipy.io.savemat(tmp_path / "stack.mat", {"rdms": np.stack([a, b], axis=2)})  # MATLAB (n, n, k)
     scipy.io.savemat(tmp_path / "vec.mat", {"v": squareform(a)[None, :], "w": squareform(b)})
@@ -51,7 +51,7 @@ def test_mat_plain_arrays(tmp_path):
 
 
 def test_npz_arrays_and_round_trip(tmp_path):
-    a, b = _rdm(seed=0), _rdm(seed=1)
+    a, b = _rdm(random_state=0), _rdm(random_state=1)
     np.savez(tmp_path / "plain.npz", first=a, more=np.stack([a, b]))  # numpy (k, n, n)
     plain = load_rdms(tmp_path / "plain.npz")
     assert list(plain.rdm_descriptors["name"]) == ["first", "more[0]", "more[1]"]
