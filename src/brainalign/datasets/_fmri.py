@@ -408,7 +408,47 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
 
 
 # --------------------------------------------------------------------------- surfaces
-def _gifti_series(obj: Any, hemi: str, label: Any) -> tuple[np.ndarray, float | None, Path | None]:
+# vertices per hemisphere of the standard meshes (fsaverage3..7 / ico, fsLR 32k and 59k / 164k)
+_MESH_SIZES = frozenset({162, 642, 2562, 10242, 40962, 163842, 32492, 59292})
+
+
+def _single_array_orientation(shape: tuple[int, int], hemi: str, label: Any, hint: int | None) -> int:
+    """Which axis of a single 2-D GIfTI data array holds the vertices (0 or 1).
+
+    Writers disagree: nilearn's ``SurfaceImage`` writes (n_vertices, n_volumes) while
+    nilearn's own test-data generator and several pipelines write (n_volumes, n_vertices), and
+    neither records it in the array's metadata. The vertex count decides: the count known
+    from a mask or another run of this hemisphere, else a standard mesh size (fsaverage,
+    fsLR), else the longer axis (surfaces have more vertices than runs have volumes).
+    """
+    if hint is not None:
+        axes = [ax for ax in (0, 1) if shape[ax] == hint]
+        if not axes:
+            raise ValueError(
+                f"The {hemi} GIfTI of run {label!r} holds one array of shape {shape}, but the {hemi} "
+                f"hemisphere has {hint} vertices (from its mask or another run)."
+            )
+        return axes[0]
+    known = [ax for ax in (0, 1) if shape[ax] in _MESH_SIZES]
+    if len(known) == 1:
+        return known[0]
+    if shape[0] == shape[1]:
+        raise ValueError(
+            f"The {hemi} GIfTI of run {label!r} holds one square {shape} array: the vertex axis is "
+            "ambiguous. Give mask={'" + hemi + "': ...} (one entry per vertex) to say how many vertices "
+            "the surface has, or save one data array per volume."
+        )
+    axis = int(np.argmax(shape))
+    if max(shape) < 2 * min(shape):
+        warnings.warn(
+            f"The {hemi} GIfTI of run {label!r} holds one {shape} array; read axis {axis} "
+            f"({shape[axis]}) as vertices and the other as volumes (the longer axis). If that is wrong, "
+            "give a mask with one entry per vertex.", stacklevel=4)
+    return axis
+
+
+def _gifti_series(obj: Any, hemi: str, label: Any, n_vertices: int | None = None
+                  ) -> tuple[np.ndarray, float | None, Path | None]:
     """(n_volumes, n_vertices) array, TR from the GIfTI ``TimeStep`` metadata (s), path."""
     img, path = _as_image(obj, f"{hemi} GIfTI")
     import nibabel as nib
@@ -417,13 +457,14 @@ def _gifti_series(obj: Any, hemi: str, label: Any) -> tuple[np.ndarray, float | 
         raise ValueError(f"The {hemi} surface of run {label!r} is not a GIfTI time series with data arrays.")
     arrays = [np.asarray(d.data) for d in img.darrays]
     if len(arrays) == 1 and arrays[0].ndim == 2:
-        series = arrays[0].T  # one (n_vertices, n_volumes) array
+        axis = _single_array_orientation(arrays[0].shape, hemi, label, n_vertices)
+        series = arrays[0] if axis == 1 else arrays[0].T
     elif all(a.ndim == 1 for a in arrays) and len({a.shape for a in arrays}) == 1:
         series = np.stack(arrays)  # one array per volume (fMRIPrep's func.gii)
     else:
         raise ValueError(
             f"The {hemi} GIfTI of run {label!r} has data arrays of shapes {[a.shape for a in arrays][:4]}; "
-            "expected one 1D array of vertices per volume, or one (n_vertices, n_volumes) array."
+            "expected one 1D array of vertices per volume, or one 2D array of vertices x volumes."
         )
     step = img.darrays[0].meta.get("TimeStep") if img.darrays[0].meta is not None else None
     tr = float(step) / 1000.0 if step not in (None, "") and float(step) > 0 else None  # GIfTI TimeStep is in ms
@@ -439,7 +480,9 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
     ----------
     left, right : path, nibabel GiftiImage, or list of them (one per run), optional
         The time series of each hemisphere (at least one). Each file holds one data array
-        per volume (as fMRIPrep writes them) or one (n_vertices, n_volumes) array.
+        per volume (as fMRIPrep writes them) or one 2-D array, vertices x volumes or volumes x
+        vertices (writers differ; the vertex axis is the one whose length matches the mask, a
+        standard mesh such as fsaverage5, or else the longer one).
     mask : dict of hemi -> bool array of shape (n_vertices,), optional
         The vertices to keep. Default: the vertices whose time series varies in every run
         (drops the medial wall, which is constant).
@@ -485,7 +528,8 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
         found: dict[str, list] = {"sidecar": [], "step": []}
         names = []
         for h in hemis:
-            series, step, path = _gifti_series(per_hemi[h][r], h, label)
+            hint = n_vertices.get(h, len(mask[h]) if h in mask else None)
+            series, step, path = _gifti_series(per_hemi[h][r], h, label, hint)
             n_vertices.setdefault(h, series.shape[1])
             if series.shape[1] != n_vertices[h]:
                 raise ValueError(f"Run {label!r} of the {h} hemisphere has {series.shape[1]} vertices, "
