@@ -137,3 +137,13 @@ def test_sidecar_header_disagreement(bids, rng):
     with pytest.raises(ValueError, match="different TRs"):
         load_bids(bids, subject="01", task="faces")
     assert load_bids(bids, subject="01", task="faces", run=1).brain.tr == 2.5
+
+
+def test_malformed_sidecars_name_the_file(bids):
+    func = bids / "sub-01" / "func"
+    _write(func / "sub-01_task-faces_run-1_bold.json", '{"RepetitionTime": 2.0,\n "TaskName": "faces",\n}')
+    with pytest.raises(ValueError, match=r"Malformed JSON in .*sub-01_task-faces_run-1_bold.json, line 3"):
+        load_bids(bids, subject="01", task="faces")
+    _write(func / "sub-01_task-faces_run-1_bold.json", json.dumps({"RepetitionTime": "2 s"}))
+    with pytest.raises(ValueError, match=r"RepetitionTime in .*run-1_bold.json is '2 s' \(str\); BIDS requires"):
+        load_bids(bids, subject="01", task="faces")

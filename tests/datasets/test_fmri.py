@@ -319,3 +319,22 @@ def test_load_gifti_single_array_orientation(tmp_path):
     with pytest.raises(ValueError, match=r"shape \(60, 40\), but the left hemisphere has 50 vertices"):
         load_gifti(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(few)]), tr=2.0,
                    mask={"left": np.ones(50, bool)})
+
+
+def test_unreadable_images_and_bad_tr_name_the_file(rng, tmp_path):
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Could not read the bold file .*empty.nii.gz"):
+        load_fmri(tmp_path / "empty.nii.gz", tr=2.0)
+    (tmp_path / "text.nii").write_text("not an image at all")
+    with pytest.raises(ValueError, match=r"Could not read the bold file .*text.nii.*truncated, or of another format"):
+        load_fmri(tmp_path / "text.nii", tr=2.0)
+    full = _save(_bold(rng), tmp_path / "full.nii")
+    raw = full.read_bytes()
+    (tmp_path / "cut.nii").write_bytes(raw[: len(raw) // 2])  # header intact, data cut
+    with pytest.raises(ValueError, match=r"(?s)voxel data of the file .*cut.nii.*probably truncated"):
+        load_fmri(tmp_path / "cut.nii", tr=2.0)
+    with pytest.raises(TypeError, match=r"tr must be a positive number of seconds, got str '2'"):
+        load_fmri(full, tr="2")
+    full.with_suffix(".json").write_text(json.dumps({"RepetitionTime": "2 s"}))
+    with pytest.raises(ValueError, match=r"RepetitionTime in .*full.json is '2 s'"):
+        load_fmri(full)

@@ -10,7 +10,6 @@ most specific file wins.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +156,7 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
     >>> bunch = load_bids("ds000105", subject="1", task="objectviewing")  # doctest: +SKIP
     """
     from ._events import read_events
-    from ._fmri import load_fmri
+    from ._fmri import load_fmri, read_json, repetition_time
 
     root = Path(root)
     if not root.is_dir():
@@ -217,11 +216,10 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
         sidecars = [p for _, p in _candidates(r["path"], bases, "bold", ".json", ents)]
         meta: dict = {}
         for p in sidecars:
-            with open(p) as fh:
-                meta.update(json.load(fh))
+            meta.update(read_json(p))
         ev = _candidates(r["path"], bases, "events", ".tsv", ents)
         events.append(ev[-1][1] if ev else None)
-        trs.append(float(meta["RepetitionTime"]) if "RepetitionTime" in meta else None)
+        trs.append(repetition_time(meta, sidecars[-1] if sidecars else r["path"]))
         records.append({**ents, "run": label, "bold": str(r["path"]),
                         "events": str(events[-1]) if ev else None, "sidecars": [str(p) for p in sidecars]})
     files = pd.DataFrame(records)

@@ -43,16 +43,42 @@ def _sidecar_tr(path: Path | None) -> tuple[float | None, str | None]:
     side = Path(str(_stem(path)) + ".json")
     if not side.is_file():
         return None, None
-    with open(side) as fh:
-        meta = json.load(fh)
+    meta = read_json(side)
+    return repetition_time(meta, side), str(side)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON sidecar as a dict; a malformed file names the file, line and column."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Malformed JSON in {path}, line {err.lineno} column {err.colno}: {err.msg}. "
+                         "Fix the file (a trailing comma or a missing quote?).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} holds a JSON {type(meta).__name__}, not an object of key: value pairs.")
+    return meta
+
+
+def repetition_time(meta: dict, path: Any) -> float | None:
+    """``RepetitionTime`` of a sidecar in seconds (None when absent); BIDS makes it a number."""
     value = meta.get("RepetitionTime")
-    return (float(value), str(side)) if value is not None else (None, str(side))
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
+        raise ValueError(
+            f"RepetitionTime in {path} is {value!r} ({type(value).__name__}); BIDS requires a positive "
+            "number of seconds, e.g. 2.0. Fix the sidecar, or pass tr=<seconds>."
+        )
+    return float(value)
 
 
 def resolve_tr(tr: float | None, sidecar: float | None, header: float | None, *, where: str,
                sidecar_name: str = "JSON sidecar", header_name: str = "header") -> float:
     """The TR in seconds from the argument, the sidecar or the header (see ``load_fmri``)."""
     if tr is not None:
+        if isinstance(tr, (bool, np.bool_)) or not isinstance(tr, (int, float, np.integer, np.floating)):
+            raise TypeError(f"tr must be a positive number of seconds, got {type(tr).__name__} {tr!r}; e.g. tr=2.0.")
         if not (np.isfinite(tr) and tr > 0):
             raise ValueError(f"tr must be a positive number of seconds, got {tr!r}.")
         for name, val in ((sidecar_name, sidecar), (header_name, header)):
@@ -97,10 +123,27 @@ def _as_image(obj: Any, what: str):
         path = Path(obj)
         if not path.is_file():
             raise FileNotFoundError(f"The {what} file {str(path)!r} does not exist.")
-        return nib.load(path), path
+        try:
+            return nib.load(path), path
+        except Exception as err:  # ImageFileError, EOFError, gzip / zlib errors, OSError...
+            raise ValueError(
+                f"Could not read the {what} file {str(path)!r} ({type(err).__name__}: {err}). Expected a "
+                "NIfTI (.nii, .nii.gz) or GIfTI (.gii) image: is the file empty, truncated, or of another "
+                "format than its extension says?"
+            ) from None
     if (hasattr(obj, "dataobj") and hasattr(obj, "affine")) or isinstance(obj, nib.gifti.GiftiImage):
         return obj, None
     raise TypeError(f"{what} must be a file path or a nibabel image, got {type(obj).__name__}.")
+
+
+def image_data(img: Any, path: Path | None) -> np.ndarray:
+    """The voxel array of an image; a truncated file names the file instead of an EOFError."""
+    try:
+        return np.asanyarray(img.dataobj)
+    except Exception as err:  # EOFError / OSError / zlib.error on a truncated or corrupt file
+        where = f"file {str(path)!r}" if path is not None else "in-memory image"
+        raise ValueError(f"Could not read the voxel data of the {where} ({type(err).__name__}: {err}); "
+                         "the file is probably truncated (an interrupted download or copy?).") from None
 
 
 def _finite_std(block: np.ndarray) -> np.ndarray:
@@ -383,7 +426,7 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
     if mask is None:
         in_mask = np.ones(shape, bool)
         for img, _ in images:
-            in_mask &= _finite_std(np.asanyarray(img.dataobj)) > 0
+            in_mask &= _finite_std(image_data(img, path)) > 0
         if not in_mask.any():
             raise ValueError("No voxel varies over time in every run, so the default mask is empty; "
                              "pass mask= explicitly.")
@@ -391,7 +434,7 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
         in_mask = _mask_array(mask, shape, affine) != 0
         if not in_mask.any():
             raise ValueError(f"The mask selects no voxel (all {int(np.prod(shape))} values are 0).")
-    runs = [np.ascontiguousarray(np.asanyarray(img.dataobj)[in_mask].T, dtype=np.float32) for img, _ in images]
+    runs = [np.ascontiguousarray(image_data(img, path)[in_mask].T, dtype=np.float32) for img, path in images]
     ijk = np.argwhere(in_mask)
     xyz = nib.affines.apply_affine(affine, ijk)
     channels = pd.DataFrame({"i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2],
