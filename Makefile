@@ -27,13 +27,14 @@ demo: $(STAMP)
 	$(VENV)/bin/brainalign demo --out $(OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest tests -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest --doctest-modules src -q
 
 test-unit: $(STAMP)
-	$(PY) -m pytest tests -q -m "not tutorial and not slow"
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests -q -m "not tutorial and not slow"
 
 tutorials: $(STAMP)
-	$(PY) -m pytest tests -q -m tutorial
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests -q -m tutorial
 
 bench: $(STAMP)
 	for f in tests/benchmarks/bench_*.py; do $(PY) $$f || exit 1; done

@@ -25,12 +25,12 @@ def _base():
 def test_shipped_recipes_are_valid(path):
     recipe = load_recipe(path)
     assert recipe["recipe"]["name"] == path.stem
-    assert recipe["statistics"]["n_boot"] >= 100
+    assert recipe["statistics"]["n_resamples"] >= 100
 
 
 def test_defaults_filled():
     r = validate_recipe(_base())
-    assert r["statistics"]["n_perm"] == 200 and r["outputs"]["table"] is True
+    assert r["statistics"]["n_permutations"] == 200 and r["outputs"]["table"] is True
 
 
 @pytest.mark.parametrize("mutate, match", [
@@ -47,8 +47,8 @@ def test_defaults_filled():
     (lambda r: r["methods"].update(use=["encoding"]), r"kriegeskorte92 has RDMs only"),
     (lambda r: r["methods"].update(rsa={"compare": "pearson"}), r"\[methods\]\.rsa compare = 'pearson'.*'corr'"),
     (lambda r: r["methods"].update(trsa={"low": 0.8, "up": 0.2}), r"low = 0.8 must not exceed up = 0.2"),
-    (lambda r: r.update(statistics={"n_boot": "many"}), r"n_boot = 'many' is invalid.*an integer >= 0"),
-    (lambda r: r.update(statistics={"n_boot": True}), r"n_boot = True is invalid"),
+    (lambda r: r.update(statistics={"n_resamples": "many"}), r"n_resamples = 'many' is invalid.*an integer >= 0"),
+    (lambda r: r.update(statistics={"n_resamples": True}), r"n_resamples = True is invalid"),
     (lambda r: r.update(outputs={"figures": ["heatmap"]}), r"unknown: \['heatmap'\]"),
     (lambda r: r.pop("methods"), r"no \[methods\] section"),
     (lambda r: r["models"][0].pop("source"), r"has no 'source'"),
@@ -84,11 +84,11 @@ def test_cli_run_reports_bad_recipe(tmp_path, capsys):
 def test_run_small_recipe_writes_outputs(tmp_path, capsys):
     recipe = tmp_path / "k92.toml"
     recipe.write_text(
-        '[recipe]\nname = "k92_small"\nseed = 1\n[dataset]\nname = "kriegeskorte92"\nbrain_rdms = ["hit"]\n'
+        '[recipe]\nname = "k92_small"\nrandom_state = 1\n[dataset]\nname = "kriegeskorte92"\nbrain_rdms = ["hit"]\n'
         '[[models]]\nname = "alexnet"\nsource = "dataset:alexnet_rdms"\n'
         'layers = ["conv1", "conv3", "conv5", "fc7"]\n'
         '[[models]]\nname = "classic"\nsource = "dataset:model_rdms"\nsplit = "models"\nlayers = ["animacy", "V1"]\n'
-        '[methods]\nuse = ["rsa"]\n[statistics]\nn_boot = 20\nn_perm = 20\n'
+        '[methods]\nuse = ["rsa"]\n[statistics]\nn_resamples = 20\nn_permutations = 20\n'
         '[outputs]\nfigures = ["layer_profile", "model_comparison", "assignment", "rdms", "mds"]\ndpi = 60\n')
     assert main(["run", str(recipe), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -101,6 +101,6 @@ def test_run_small_recipe_writes_outputs(tmp_path, capsys):
     mean = table.groupby("model")["score"].mean()
     assert mean["animacy"] > mean["V1"]
     prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
-    assert prov["seed"] == 1 and "numpy" in prov["versions"] and prov["timings"]["total_s"] > 0
+    assert prov["random_state"] == 1 and "numpy" in prov["versions"] and prov["timings"]["total_s"] > 0
     pngs = sorted(p.name for p in (tmp_path / "out" / "figures").glob("*.png"))
     assert pngs == ["assignment.png", "brain_rdms.png", "layer_profile.png", "mds.png", "model_comparison.png"]

@@ -311,13 +311,13 @@ print(narrative.table.head(5).to_string())
 
 # %%
 feats = Features({"layer": rng.standard_normal((30, 8))}, items=[f"img{i:02d}" for i in range(30)])
-sim, truth = simulate_responses(feats, kind="fmri", tr=2.0, n_channels=50, snr=2.0, n_repeats=3, seed=0)
+sim, truth = simulate_responses(feats, kind="fmri", tr=2.0, n_channels=50, snr=2.0, n_repeats=3, random_state=0)
 print(sim)
 print(sim.samples.head(3).to_string())
 print(truth.events.head(3).to_string())
 print(f"expected single-run ceiling r = {truth.noise_ceiling.mean():.3f}, "
       f"realised {truth.noise_ceiling_empirical.mean():.3f}")
-static, _ = simulate_responses(feats, n_channels=50, snr=2.0, n_repeats=3, seed=0)
+static, _ = simulate_responses(feats, n_channels=50, snr=2.0, n_repeats=3, random_state=0)
 print("static:", static.shape, "-> averaged:", static.average_repetitions().shape)
 
 # %% [markdown]

@@ -46,7 +46,7 @@ sentences = Stimuli.from_texts(
     ],
     topic=["music"] * 3 + ["finance"] * 3,
 )
-fx = FeatureExtractor(MODEL, layers="all", pooling="mean", cache_dir=OUT / "cache", progress=False)
+fx = FeatureExtractor(MODEL, layers="all", pooling="mean", cache_dir=OUT / "cache", verbose=False)
 print(fx.layer_names)
 feats = fx.extract(sentences)
 print(feats)
@@ -69,7 +69,7 @@ def topic_separation(X, topics):
 topics = sentences.table["topic"].to_numpy()
 rows = []
 for pooling in ["mean", "cls", "last"]:
-    f = FeatureExtractor(MODEL, pooling=pooling, cache_dir=OUT / "cache", progress=False).extract(sentences)
+    f = FeatureExtractor(MODEL, pooling=pooling, cache_dir=OUT / "cache", verbose=False).extract(sentences)
     for name in f.layer_names:
         rows.append({"pooling": pooling, "layer": name, "separation": topic_separation(np.asarray(f[name]), topics)})
 table = pd.DataFrame(rows).pivot(index="layer", columns="pooling", values="separation").loc[feats.layer_names]
@@ -104,7 +104,7 @@ for run in (1, 2):
     onsets += t.tolist()
     runs += [run] * len(story)
 narrative = Stimuli.from_words(words, onsets, run=runs)
-wx = FeatureExtractor(MODEL, layers=["layer.2", "layer.5"], context=32, cache_dir=OUT / "cache", progress=False)
+wx = FeatureExtractor(MODEL, layers=["layer.2", "layer.5"], context=32, cache_dir=OUT / "cache", verbose=False)
 word_feats = wx.extract(narrative)
 print(word_feats, word_feats.item_table.head(3), sep="\n")
 
@@ -140,7 +140,7 @@ print("first TR of run 2, delay 1:", np.abs(X[n_tr, :384]).max())
 
 # %%
 if os.environ.get("BRAINALIGN_ONLINE") == "1":
-    gpt2 = FeatureExtractor("gpt2", local_files_only=False, pooling="last", context=256, progress=False)
+    gpt2 = FeatureExtractor("gpt2", local_files_only=False, pooling="last", context=256, verbose=False)
     print(gpt2.extract(narrative))
 
 # %% [markdown]

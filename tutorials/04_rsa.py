@@ -43,7 +43,7 @@ models = RDMs(np.concatenate([data.model_rdms.get_vectors(), data.alexnet_rdms.g
 scores_hit = compare(models, hit, method="spearman").mean(1)
 scores_mit = compare(models, mit, method="spearman")[:, 0]
 lower, upper = noise_ceiling(hit, method="spearman", rdm_descriptor="subject")
-boot = bootstrap(models, hit, method="spearman", n_bootstrap=200, resample="stimuli", seed=0)
+boot = bootstrap(models, hit, method="spearman", n_resamples=200, resample="stimuli", random_state=0)
 table = boot.scores.assign(monkey_IT=scores_mit).sort_values("score", ascending=False)
 print(table.round(3).to_string(index=False))
 print(f"noise ceiling: lower {lower:.3f}, upper {upper:.3f}")

@@ -27,7 +27,7 @@ for k in range(1, 4):
     layers[f"layer{k}"] = np.tanh(layers[f"layer{k - 1}"] @ rng.standard_normal((20, 20)) / np.sqrt(20) * 2)
 feats = Features(layers, items=[f"img{i:02d}" for i in range(n_items)])
 meg, truth = simulate_responses(feats, layer="layer2", kind="meg", n_channels=60, snr=0.5, n_repeats=4,
-                                sfreq=200.0, latency=0.15, seed=1)
+                                sfreq=200.0, latency=0.15, random_state=1)
 print(meg)
 
 # %% [markdown]

@@ -76,13 +76,13 @@ print(sentences, texts[:3], sep="\n")
 # %%
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-minilm = FeatureExtractor(MINILM, layers="all", pooling="mean", progress=False)
+minilm = FeatureExtractor(MINILM, layers="all", pooling="mean", verbose=False)
 torch.manual_seed(0)
 tokenizer = AutoTokenizer.from_pretrained(MINILM)
 config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
                     intermediate_size=128)
 untrained = FeatureExtractor(BertModel(config).eval(), processor=tokenizer, layers="all", pooling="mean",
-                             progress=False, model_id="untrained_bert")
+                             verbose=False, model_id="untrained_bert")
 t0 = time.perf_counter()
 features = {"minilm": minilm.extract(sentences), "untrained_bert": untrained.extract(sentences)}
 print(f"features extracted in {time.perf_counter() - t0:.1f} s")
@@ -100,7 +100,7 @@ for name, f in features.items():
 truth = {"early": "embeddings", "mid": "layer.2", "late": "layer.5"}
 brains = {}
 for s in range(4):
-    bd, sim_truth = simulate_responses(features["minilm"], rois=truth, n_channels=90, snr=0.5, n_repeats=4, seed=s)
+    bd, sim_truth = simulate_responses(features["minilm"], rois=truth, n_channels=90, snr=0.5, n_repeats=4, random_state=s)
     brains[f"sub-{s + 1:02d}"] = bd
 print(brains["sub-01"])
 print(brains["sub-01"].channels["roi"].value_counts().to_string())
@@ -113,14 +113,14 @@ print(brains["sub-01"].channels["roi"].value_counts().to_string())
 # transform; encoding fits a ridge model per voxel (leave-one-repetition-out, layer features
 # reduced to 40 principal components) and scores held-out Pearson r. The noise ceiling is
 # the leave-one-subject-out ceiling for RSA / tRSA and, for encoding, the square root of the
-# correlation between single repetitions (the ceiling of a single-presentation r). CIs resample stimuli (`n_boot`), p-values permute them
-# (`n_perm`). Each unit is cached on disk, so an interrupted sweep resumes where it stopped.
+# correlation between single repetitions (the ceiling of a single-presentation r). CIs resample stimuli (`n_resamples`), p-values permute them
+# (`n_permutations`). Each unit is cached on disk, so an interrupted sweep resumes where it stopped.
 
 # %%
 cache = OUT / "cache"
 shutil.rmtree(cache, ignore_errors=True)  # start from scratch, so that the first run computes everything
-opts = {"methods": ["rsa", "trsa", "encoding"], "n_boot": 100, "n_perm": 100, "seed": 0, "cache_dir": cache,
-        "progress": False, "encoding": {"alphas": np.logspace(-1, 4, 6), "pca": 40, "ceiling_by": "stimulus_id"}}
+opts = {"methods": ["rsa", "trsa", "encoding"], "n_resamples": 100, "n_permutations": 100, "random_state": 0, "cache_dir": cache,
+        "verbose": False, "encoding": {"alphas": np.logspace(-1, 4, 6), "pca": 40, "ceiling_by": "stimulus_id"}}
 t0 = time.perf_counter()
 table = sweep(features, brains, **opts)
 sweep_s = time.perf_counter() - t0
@@ -197,7 +197,7 @@ captions = Stimuli.from_texts([f"a photo of a {c}" for c in k92.categories["cate
 models92["minilm"] = minilm  # an extractor: sweep extracts its features once, from stimuli=
 t0 = time.perf_counter()
 real = sweep(models92, {"hIT": k92.hit_rdms, "mIT": k92.mit_rdm}, stimuli=captions, methods=["rsa"],
-             n_boot=200, n_perm=200, seed=0, progress=False)
+             n_resamples=200, n_permutations=200, random_state=0, verbose=False)
 print(f"92-image sweep: {len(real)} rows in {time.perf_counter() - t0:.1f} s")
 real.to_csv(OUT / "kriegeskorte92_sweep.csv", index=False)
 cols = ["score", "ci_low", "ci_high", "ceiling_low", "ceiling", "normalized_score", "p"]

@@ -120,7 +120,7 @@ def _rdm_models(m: dict, rdms: Any) -> dict:
     return out
 
 
-def _models(recipe: dict, ds: Bunch, out: Path, progress: bool) -> tuple[dict, list[dict]]:
+def _models(recipe: dict, ds: Bunch, out: Path, verbose: bool) -> tuple[dict, list[dict]]:
     from .data import Features
 
     models, prov = {}, []
@@ -145,7 +145,7 @@ def _models(recipe: dict, ds: Bunch, out: Path, progress: bool) -> tuple[dict, l
             path = _minilm_path() if src == "minilm" else src[3:]
             fx = FeatureExtractor(path, layers=m.get("layers", "all"), pooling=m.get("pooling", "mean"),
                                   context=m.get("context"), batch_size=m.get("batch_size", "auto"),
-                                  device="cpu", progress=progress, cache_dir=str(out / "feature_cache"),
+                                  device="cpu", verbose=verbose, cache_dir=str(out / "feature_cache"),
                                   model_id=m["name"])
             feats = fx.extract(_texts(m, ds.table))
             models[m["name"]] = feats
@@ -168,11 +168,11 @@ def _versions() -> dict:
     return out
 
 
-def headline(results: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def headline(results: pd.DataFrame, *, n_resamples: int = 1000, random_state: int = 0) -> pd.DataFrame:
     """Best (model, layer) per ROI and method, across subjects, with normalized score and CI."""
     from .alignment import assign_layers
 
-    best = assign_layers(results, by=["subject", "roi", "method"], n_boot=n_boot, seed=seed)
+    best = assign_layers(results, by=["subject", "roi", "method"], n_resamples=n_resamples, random_state=random_state)
     if (best["subject"] == "all").any():
         best = pd.concat([best[best["subject"] == "all"],
                           best[~best["roi"].isin(best.loc[best["subject"] == "all", "roi"])]])
@@ -247,7 +247,7 @@ def _figures(recipe: dict, results: pd.DataFrame, ds: Bunch, models: dict, figdi
 
 # --------------------------------------------------------------------------- run
 def run_recipe(recipe: dict | str | Path, *, out: str | Path = "results/recipe", scheduler: str | None = None,
-               progress: bool = True, n_boot: int | None = None, n_perm: int | None = None) -> Bunch:
+               verbose: bool = True, n_resamples: int | None = None, n_permutations: int | None = None) -> Bunch:
     """Execute a recipe and write ``results.csv``, ``assignment.csv``, figures and ``provenance.json``.
 
     Parameters
@@ -258,7 +258,7 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path = "results/recipe",
         Output folder (created).
     scheduler : str, optional
         Address of a Dask scheduler (``tcp://host:8786``): the sweep's units run there.
-    n_boot, n_perm : int, optional
+    n_resamples, n_permutations : int, optional
         Override the recipe's ``[statistics]`` (e.g. for a quick look).
 
     Returns
@@ -275,16 +275,16 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path = "results/recipe",
     out.mkdir(parents=True, exist_ok=True)
     timings = {}
     stats = dict(recipe["statistics"])
-    if n_boot is not None:
-        stats["n_boot"] = n_boot
-    if n_perm is not None:
-        stats["n_perm"] = n_perm
-    seed = int(recipe["recipe"]["seed"])
+    if n_resamples is not None:
+        stats["n_resamples"] = n_resamples
+    if n_permutations is not None:
+        stats["n_permutations"] = n_permutations
+    random_state = int(recipe["recipe"]["random_state"])
     t = time.perf_counter()
     ds = _load_dataset(recipe["dataset"])
     timings["load_dataset_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    models, model_prov = _models(recipe, ds, out, progress)
+    models, model_prov = _models(recipe, ds, out, verbose)
     timings["features_s"] = time.perf_counter() - t
     methods = recipe["methods"]["use"]
     method_opts = {m: recipe["methods"].get(m, {}) for m in methods}
@@ -302,16 +302,16 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path = "results/recipe",
         results = sweep(models, ds.brain, methods=methods, rois=recipe["dataset"].get("rois"),
                         subjects=recipe["dataset"].get("subjects"),
                         stimulus_key=recipe["dataset"].get("stimulus_key", "stimulus_id"), client=client,
-                        n_jobs=stats["n_jobs"], cache_dir=out / "sweep_cache", n_boot=stats["n_boot"],
-                        n_perm=stats["n_perm"], ci=stats["ci"], seed=seed, progress=progress,
+                        n_jobs=stats["n_jobs"], cache_dir=out / "sweep_cache", n_resamples=stats["n_resamples"],
+                        n_permutations=stats["n_permutations"], ci=stats["ci"], random_state=random_state, verbose=verbose,
                         return_voxel_scores=want_voxels, **method_opts)
     finally:
         if client is not None:
             client.close()
     timings["sweep_s"] = time.perf_counter() - t
     results, voxel_scores = results if want_voxels else (results, None)
-    assignment = assign_layers(results, n_boot=max(stats["n_boot"], 100), seed=seed)
-    head = headline(results, n_boot=max(stats["n_boot"], 100), seed=seed)
+    assignment = assign_layers(results, n_resamples=max(stats["n_resamples"], 100), random_state=random_state)
+    head = headline(results, n_resamples=max(stats["n_resamples"], 100), random_state=random_state)
     if recipe["outputs"]["table"]:
         results.to_csv(out / "results.csv", index=False)
         assignment.to_csv(out / "assignment.csv", index=False)
@@ -321,7 +321,7 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path = "results/recipe",
     timings["figures_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     provenance = {
-        "recipe": recipe, "versions": _versions(), "models": model_prov, "seed": seed, "statistics": stats,
+        "recipe": recipe, "versions": _versions(), "models": model_prov, "random_state": random_state, "statistics": stats,
         "timings": timings, "sweep": {"n_units": results.attrs.get("n_units"), "n_cached": results.attrs.get("n_cached")},
         "scheduler": scheduler, "command": sys.argv, "outputs": figures,
     }

@@ -8,12 +8,12 @@ close matches; a wrong type or value names the allowed values. :func:`run_recipe
 
 Layout (every section but ``[dataset]``, ``[[models]]`` and ``[methods]`` is optional)::
 
-    [recipe]      name, description, seed
+    [recipe]      name, description, random_state
     [dataset]     name = "kriegeskorte92" | "haxby2001" | "bids" | "fmri"; rois, subjects,
                   stimulus_key; options of the loader ([dataset.bids] / [dataset.fmri] ...)
     [[models]]    name, source, layers, pooling, context, text, split, batch_size
     [methods]     use = ["rsa", "trsa", "encoding"]; [methods.rsa], [methods.trsa], [methods.encoding]
-    [statistics]  n_boot, n_perm, ci, n_jobs
+    [statistics]  n_resamples, n_permutations, ci, n_jobs
     [outputs]     figures, dpi, table
 """
 
@@ -102,7 +102,7 @@ SOURCE_PREFIXES = ["dataset:", "hf:", "onehot:"]
 
 _RSA = {"rdm_method": _str(RDM_METHODS), "compare": _str(COMPARE), "time_window": _number_pair}
 SCHEMA: dict[str, Any] = {
-    "recipe": {"name": _str(), "description": _str(), "seed": _int(0)},
+    "recipe": {"name": _str(), "description": _str(), "random_state": _int(0)},
     "dataset": {
         "name": _str(DATASETS), "rois": _str_list(), "subjects": _str_list(), "stimulus_key": _str(),
         "brain_rdms": _str_list(["hit", "mit"]), "resolution": _str(["1slice", "25mm"]),
@@ -126,14 +126,14 @@ SCHEMA: dict[str, Any] = {
                      "inner_cv": _int(2), "ceiling_by": _str(), "fill_missing": _float(-1e9, 1e9),
                      "pca": _int(1), "block_length": _int(1)},
     },
-    "statistics": {"n_boot": _int(0), "n_perm": _int(0), "ci": _float(0.5, 0.999), "n_jobs": _int(-1)},
+    "statistics": {"n_resamples": _int(0), "n_permutations": _int(0), "ci": _float(0.5, 0.999), "n_jobs": _int(-1)},
     "outputs": {"figures": _str_list(FIGURES), "dpi": _int(50), "table": _bool},
 }
 REQUIRED = {"dataset": ["name"], "models": ["name", "source"], "methods": ["use"]}
 TOP = ["recipe", "dataset", "models", "methods", "statistics", "outputs"]
 DEFAULTS = {
-    "recipe": {"seed": 0},
-    "statistics": {"n_boot": 200, "n_perm": 200, "ci": 0.95, "n_jobs": 1},
+    "recipe": {"random_state": 0},
+    "statistics": {"n_resamples": 200, "n_permutations": 200, "ci": 0.95, "n_jobs": 1},
     "outputs": {"figures": ["layer_profile", "model_comparison", "assignment"], "dpi": 110, "table": True},
 }
 

@@ -99,6 +99,39 @@ def progress_bar(iterable: Iterable, *, verbose: bool | int, total: int | None =
     return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
+def check_n_jobs(n_jobs: Any) -> int:
+    """The number of workers that ``n_jobs`` asks for, with joblib's semantics.
+
+    ``None`` or 1: no parallelism; ``-1``: all cores; ``-2``: all but one; ``k > 1``: k workers.
+    """
+    if isinstance(n_jobs, (bool, np.bool_)) or not (n_jobs is None or isinstance(n_jobs, (int, np.integer))):
+        raise TypeError(f"n_jobs must be None or an int (-1 = all cores); got {type(n_jobs).__name__} {n_jobs!r}.")
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use n_jobs=1 (no parallelism) or -1 (all cores).")
+    from joblib import effective_n_jobs
+
+    return int(effective_n_jobs(n_jobs))
+
+
+def parallel_map(fn, items: Iterable, *, n_jobs: Any = 1, verbose: bool | int = False, desc: str = ""):
+    """Yield ``fn(item)`` for each item, in order, on ``n_jobs`` joblib threads.
+
+    The work this package parallelizes is numpy / torch kernels that release the GIL, so
+    threads avoid copying the (often large) shared arrays into worker processes.
+    """
+    items = list(items)
+    n_workers = min(check_n_jobs(n_jobs), max(len(items), 1))
+    if n_workers == 1:
+        results = map(fn, items)
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=n_workers, prefer="threads", return_as="generator")(
+            delayed(fn)(item) for item in items
+        )
+    yield from progress_bar(results, verbose=verbose, total=len(items), desc=desc)
+
+
 def check_random_state(random_state: Any, name: str = "random_state") -> np.random.Generator:
     """Turn ``random_state`` (None, a non-negative int, a Generator or a RandomState) into a Generator.
 
@@ -107,7 +140,7 @@ def check_random_state(random_state: Any, name: str = "random_state") -> np.rand
 
     Examples
     --------
-    >>> check_random_state(0).integers(10) == check_random_state(0).integers(10)
+    >>> int(check_random_state(0).integers(10)) == int(check_random_state(0).integers(10))
     True
     """
     if random_state is None:

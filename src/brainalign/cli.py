@@ -160,8 +160,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"brainalign run: {err}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("results") / recipe["recipe"]["name"]
-    res = run_recipe(recipe, out=out, scheduler=args.scheduler, progress=not args.quiet,
-                     n_boot=args.n_boot, n_perm=args.n_perm)
+    res = run_recipe(recipe, out=out, scheduler=args.scheduler, verbose=not args.quiet,
+                     n_resamples=args.n_resamples, n_permutations=args.n_permutations)
     _print_results(res, recipe["recipe"]["name"])
     return 0
 
@@ -201,7 +201,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 continue
         recipe = load_recipe(path)
         print(f"\n-- {recipe['recipe']['description']}\n   (recipe {path})")
-        res = run_recipe(recipe, out=out / recipe["recipe"]["name"], progress=not args.quiet)
+        res = run_recipe(recipe, out=out / recipe["recipe"]["name"], verbose=not args.quiet)
         _print_results(res, recipe["recipe"]["name"])
     print(f"\ndone in {time.perf_counter() - t0:.0f} s. Figures are PNG files under {out}/.")
     return 0
@@ -225,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", help="path of the TOML recipe")
     p.add_argument("--out", default=None, help="output folder (default: results/<recipe name>)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
-    p.add_argument("--n-boot", type=int, default=None, help="override [statistics] n_boot")
-    p.add_argument("--n-perm", type=int, default=None, help="override [statistics] n_perm")
+    p.add_argument("--n-resamples", type=int, default=None, help="override [statistics] n_resamples")
+    p.add_argument("--n-permutations", type=int, default=None, help="override [statistics] n_permutations")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("demo", help="the main job on the bundled data: best layer per brain region, with figures")

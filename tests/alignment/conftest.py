@@ -8,9 +8,9 @@ import pytest
 from brainalign import Features
 
 
-def chain_features(n_items=48, n_layers=5, dim=16, seed=0, name="toy"):
+def chain_features(n_items=48, n_layers=5, dim=16, random_state=0, name="toy"):
     """Layers of a random deep chain: neighbours correlate, distant layers differ."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     layers = [rng.standard_normal((n_items, dim))]
     for _ in range(n_layers - 1):
         w = rng.standard_normal((dim, dim)) / np.sqrt(dim) * 1.5
@@ -31,6 +31,6 @@ def toy_brains(toy_features):
     brains = {}
     for s in range(3):
         bd, _ = simulate_responses(toy_features, rois={"early": "l0", "mid": "l2", "late": "l4"}, n_channels=60,
-                                   snr=1.0, n_repeats=4, seed=s)
+                                   snr=1.0, n_repeats=4, random_state=s)
         brains[f"sub-{s}"] = bd
     return brains

@@ -10,10 +10,10 @@ from brainalign.alignment import RESULT_COLUMNS, assign_layers, preferred_depth,
 
 
 def test_rsa_sweep_recovers_generating_layer(toy_features, toy_brains):
-    table = sweep(toy_features, toy_brains, methods=["rsa"], n_boot=50, n_perm=50, progress=False)
+    table = sweep(toy_features, toy_brains, methods=["rsa"], n_resamples=50, n_permutations=50, verbose=False)
     assert list(table.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     assert len(table) == 5 * 3 * 3  # layers x subjects x ROIs
-    best = assign_layers(table, n_boot=200)
+    best = assign_layers(table, n_resamples=200)
     truth = {"early": "l0", "mid": "l2", "late": "l4"}
     for _, row in best.iterrows():
         assert row["best_layer"] == truth[row["roi"]], row.to_dict()
@@ -31,7 +31,7 @@ def test_rsa_sweep_recovers_generating_layer(toy_features, toy_brains):
 def test_rsa_scores_match_rsatoolbox(toy_features, toy_brains):
     rsatoolbox = pytest.importorskip("rsatoolbox")
     bd = toy_brains["sub-0"].select(roi="mid")
-    table = sweep(toy_features, bd, methods=["rsa"], n_boot=0, n_perm=0, progress=False)
+    table = sweep(toy_features, bd, methods=["rsa"], n_resamples=0, n_permutations=0, verbose=False)
     avg = bd.average_repetitions("stimulus_id")
     ds_b = rsatoolbox.data.Dataset(avg.data)
     rdm_b = rsatoolbox.rdm.calc_rdm(ds_b, method="correlation")
@@ -57,7 +57,7 @@ def test_precomputed_rdms_and_single_subject_ceiling(toy_features, toy_brains):
         sessions.append(r.get_matrices()[0])
     brain = rsatoolbox.rdm.RDMs(np.stack(sessions), rdm_descriptors={"subject": ["m1"] * 4},
                                 pattern_descriptors={"stimulus_id": np.array(bd.samples["stimulus_id"][:48])})
-    table = sweep({"toy": model}, {"IT": brain}, methods=["rsa"], n_boot=20, n_perm=20, progress=False)
+    table = sweep({"toy": model}, {"IT": brain}, methods=["rsa"], n_resamples=20, n_permutations=20, verbose=False)
     assert set(table["roi"]) == {"IT"} and set(table["subject"]) == {"m1"}
     assert table["ceiling"].notna().all() and (table["ceiling_low"] <= table["ceiling"]).all()
     assert assign_layers(table)["best_layer"].item() == "l4"
@@ -76,7 +76,7 @@ def test_cache_resumes_interrupted_sweep(toy_features, toy_brains, tmp_path, mon
         return real(spec)
 
     monkeypatch.setattr(_sweep, "run_unit", flaky)
-    kw = dict(methods=["rsa"], n_boot=10, n_perm=10, progress=False, cache_dir=tmp_path)
+    kw = dict(methods=["rsa"], n_resamples=10, n_permutations=10, verbose=False, cache_dir=tmp_path)
     with pytest.raises(KeyboardInterrupt):
         sweep(toy_features, toy_brains, **kw)
     assert len(list(tmp_path.glob("*.json"))) == 4
@@ -91,14 +91,14 @@ def test_cache_resumes_interrupted_sweep(toy_features, toy_brains, tmp_path, mon
 
 
 def test_threads_equal_serial(toy_features, toy_brains):
-    kw = dict(methods=["rsa"], n_boot=10, n_perm=10, progress=False)
+    kw = dict(methods=["rsa"], n_resamples=10, n_permutations=10, verbose=False)
     pd.testing.assert_frame_equal(sweep(toy_features, toy_brains, n_jobs=2, **kw), sweep(toy_features, toy_brains, **kw))
 
 
 @pytest.mark.slow
 def test_dask_localcluster_equals_local(toy_features, toy_brains):
     distributed = pytest.importorskip("distributed")
-    kw = dict(methods=["rsa"], n_boot=10, n_perm=10, progress=False)
+    kw = dict(methods=["rsa"], n_resamples=10, n_permutations=10, verbose=False)
     local = sweep(toy_features, toy_brains, **kw)
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
@@ -108,40 +108,40 @@ def test_dask_localcluster_equals_local(toy_features, toy_brains):
 
 def test_errors(toy_features, toy_brains):
     with pytest.raises(ValueError, match="Allowed values are 'encoding', 'rsa', 'trsa'"):
-        sweep(toy_features, toy_brains, methods=["rsaa"], progress=False)
+        sweep(toy_features, toy_brains, methods=["rsaa"], verbose=False)
     with pytest.raises(TypeError, match="unexpected keyword"):
-        sweep(toy_features, toy_brains, methods=["rsa"], rsa_options={}, progress=False)
+        sweep(toy_features, toy_brains, methods=["rsa"], rsa_options={}, verbose=False)
     with pytest.raises(ValueError, match="Unknown rsa option"):
-        sweep(toy_features, toy_brains, methods=["rsa"], rsa={"comapre": "corr"}, progress=False)
+        sweep(toy_features, toy_brains, methods=["rsa"], rsa={"comapre": "corr"}, verbose=False)
     with pytest.raises(KeyError, match="Unknown ROI 'lat'"):
-        sweep(toy_features, toy_brains, methods=["rsa"], rois=["lat"], progress=False)
+        sweep(toy_features, toy_brains, methods=["rsa"], rois=["lat"], verbose=False)
     with pytest.raises(KeyError, match="Unknown subject"):
-        sweep(toy_features, toy_brains, methods=["rsa"], subjects=["sub-9"], progress=False)
+        sweep(toy_features, toy_brains, methods=["rsa"], subjects=["sub-9"], verbose=False)
     with pytest.raises(TypeError, match="features must be"):
-        sweep(np.zeros((3, 3)), toy_brains, methods=["rsa"], progress=False)
+        sweep(np.zeros((3, 3)), toy_brains, methods=["rsa"], verbose=False)
     with pytest.raises(TypeError, match="brain must be"):
-        sweep(toy_features, np.zeros((3, 3)), methods=["rsa"], progress=False)
+        sweep(toy_features, np.zeros((3, 3)), methods=["rsa"], verbose=False)
     with pytest.raises(ValueError, match="no 'nope' column"):
-        sweep(toy_features, toy_brains, methods=["rsa"], stimulus_key="nope", progress=False)
+        sweep(toy_features, toy_brains, methods=["rsa"], stimulus_key="nope", verbose=False)
     with pytest.raises(ValueError, match="pass stimuli="):
         class Extractor:
             def extract(self, stimuli):
                 raise AssertionError
-        sweep({"m": Extractor()}, toy_brains, methods=["rsa"], progress=False)
+        sweep({"m": Extractor()}, toy_brains, methods=["rsa"], verbose=False)
     with pytest.raises(KeyError, match="layer of model"):
-        sweep(toy_features, toy_brains, methods=["rsa"], layers=["l9"], progress=False)
-    with pytest.raises(ValueError, match="n_boot must be"):
-        sweep(toy_features, toy_brains, methods=["rsa"], n_boot=-1, progress=False)
+        sweep(toy_features, toy_brains, methods=["rsa"], layers=["l9"], verbose=False)
+    with pytest.raises(ValueError, match="n_resamples must be"):
+        sweep(toy_features, toy_brains, methods=["rsa"], n_resamples=-1, verbose=False)
     with pytest.raises(TypeError, match="dask.distributed.Client"):
-        sweep(toy_features, toy_brains, methods=["rsa"], client=object(), progress=False)
+        sweep(toy_features, toy_brains, methods=["rsa"], client=object(), verbose=False)
 
 
 def test_encoding_and_trsa_recover_generating_layer(toy_features):
     from brainalign.datasets import simulate_responses
 
     bd, _ = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=1.0,
-                               n_repeats=4, seed=3)
-    table, voxels = sweep(toy_features, bd, methods=["encoding", "trsa"], n_boot=30, n_perm=30, progress=False,
+                               n_repeats=4, random_state=3)
+    table, voxels = sweep(toy_features, bd, methods=["encoding", "trsa"], n_resamples=30, n_permutations=30, verbose=False,
                   encoding={"alphas": [0.1, 1.0, 10.0, 100.0], "ceiling_by": "stimulus_id"},
                   return_voxel_scores=True)
     best = assign_layers(table).set_index(["method", "roi"])["best_layer"]
@@ -160,8 +160,8 @@ def test_encoding_ceiling_is_single_presentation_ceiling(toy_features):
     from brainalign.datasets import simulate_responses
 
     bd, truth = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=0.5,
-                                   n_repeats=4, seed=3)
-    table = sweep(toy_features, bd, methods=["encoding"], n_boot=0, n_perm=0, progress=False,
+                                   n_repeats=4, random_state=3)
+    table = sweep(toy_features, bd, methods=["encoding"], n_resamples=0, n_permutations=0, verbose=False,
                   encoding={"alphas": [0.1, 1.0, 10.0, 100.0], "ceiling_by": "stimulus_id"})
     roi_of = bd.channels["roi"].to_numpy()
     for roi, layer in (("early", "l0"), ("late", "l4")):
@@ -174,12 +174,12 @@ def test_encoding_ceiling_is_single_presentation_ceiling(toy_features):
         assert best["normalized_score"] == pytest.approx(best["score"] / ceiling_true, abs=0.06)
         assert 0.75 < best["normalized_score"] <= 1.0  # the generating layer gets near the ceiling
     with pytest.raises(ValueError, match="ceiling_by='trial' is not a samples column"):
-        sweep(toy_features, bd, methods=["encoding"], n_boot=0, n_perm=0, progress=False,
+        sweep(toy_features, bd, methods=["encoding"], n_resamples=0, n_permutations=0, verbose=False,
               encoding={"ceiling_by": "trial"})
     once = bd.select(samples=(bd.samples["repetition"] < 2).to_numpy())
     once.samples["stimulus_id"] = [f"x{i}" for i in range(once.n_samples)]
     with pytest.raises(ValueError, match="presented at least twice"):
-        sweep(toy_features, once, methods=["encoding"], n_boot=0, n_perm=0, progress=False,
+        sweep(toy_features, once, methods=["encoding"], n_resamples=0, n_permutations=0, verbose=False,
               encoding={"ceiling_by": "stimulus_id"})
 
 
@@ -188,9 +188,9 @@ def test_encoding_with_two_runs_falls_back_to_kfold_inner_cv(toy_features, monke
     import brainalign.encoding
 
     bd, _ = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=20, snr=2.0,
-                               n_repeats=2, seed=1)
+                               n_repeats=2, random_state=1)
     assert bd.samples["run"].nunique() == 2
-    kw = dict(methods=["encoding"], n_boot=0, n_perm=0, progress=False)
+    kw = dict(methods=["encoding"], n_resamples=0, n_permutations=0, verbose=False)
     with caplog.at_level("WARNING", logger="brainalign"):
         table = sweep(toy_features, bd, encoding={"alphas": [1.0, 10.0, 100.0]}, **kw)
     assert "contiguous folds within that run" in caplog.text
@@ -214,7 +214,7 @@ def test_fully_cached_rerun_computes_nothing(toy_features, toy_brains, tmp_path,
     from brainalign.alignment import _methods, _prepare, _sweep
 
     brains = {s: toy_brains[s] for s in ("sub-0", "sub-1")}
-    kw = dict(methods=["rsa", "encoding"], rois=["early", "late"], n_boot=5, n_perm=5, progress=False,
+    kw = dict(methods=["rsa", "encoding"], rois=["early", "late"], n_resamples=5, n_permutations=5, verbose=False,
               cache_dir=tmp_path, encoding={"alphas": [1.0, 100.0], "ceiling_by": "stimulus_id"})
     first = sweep(toy_features, brains, **kw)
     assert first.attrs["n_cached"] == 0
@@ -250,12 +250,12 @@ def test_units_use_shared_bootstrap_and_permutations_paired_across_layers(toy_fe
             return out
         return wrapped
 
-    monkeypatch.setattr(brainalign.rsa, "bootstrap", spy("rsa", brainalign.rsa.bootstrap, "seed"))
+    monkeypatch.setattr(brainalign.rsa, "bootstrap", spy("rsa", brainalign.rsa.bootstrap, "random_state"))
     monkeypatch.setattr(brainalign.stats, "bootstrap_ci", spy("boot", brainalign.stats.bootstrap_ci, "random_state"))
     monkeypatch.setattr(brainalign.stats, "permutation_test",
                         spy("perm", brainalign.stats.permutation_test, "random_state"))
     bd = toy_brains["sub-0"].select(roi="late")
-    table = sweep(toy_features, bd, methods=["rsa", "encoding"], n_boot=40, n_perm=30, progress=False,
+    table = sweep(toy_features, bd, methods=["rsa", "encoding"], n_resamples=40, n_permutations=30, verbose=False,
                   encoding={"alphas": [1.0, 100.0]})
     n_layers = len(toy_features.layer_names)
     # RSA: one call scores every layer on the same stimulus draws
@@ -264,10 +264,10 @@ def test_units_use_shared_bootstrap_and_permutations_paired_across_layers(toy_fe
     rsa = table[table["method"] == "rsa"]
     np.testing.assert_allclose(rsa["ci_low"], np.nanquantile(samples, 0.025, axis=0))
     np.testing.assert_allclose(rsa["p_best"], np.bincount(samples.argmax(1), minlength=n_layers) / len(samples))
-    # encoding: one call per layer, all with the same seed (paired draws, the same shifts)
+    # encoding: one call per layer, all with the same random_state (paired draws, the same shifts)
     for name in ("boot", "perm"):
-        assert len(calls[name]) == n_layers and len({seed for seed, _ in calls[name]}) == 1
-    dist = np.stack([out.distribution for _, out in calls["boot"]], axis=1)  # (n_boot, n_layers)
+        assert len(calls[name]) == n_layers and len({random_state for random_state, _ in calls[name]}) == 1
+    dist = np.stack([out.distribution for _, out in calls["boot"]], axis=1)  # (n_resamples, n_layers)
     enc = table[table["method"] == "encoding"]
     np.testing.assert_allclose(enc["ci_high"], np.quantile(dist, 0.975, axis=0))
     np.testing.assert_allclose(enc["p_best"], np.bincount(dist.argmax(1), minlength=n_layers) / len(dist))

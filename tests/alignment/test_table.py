@@ -26,12 +26,12 @@ def test_tidy_orders_columns():
 
 
 def test_assign_clear_winner_and_ties():
-    best = assign_layers(_table([0.1, 0.5, 0.2]), seed=0)
+    best = assign_layers(_table([0.1, 0.5, 0.2]), random_state=0)
     row = best.iloc[0]
     assert row["best_layer"] == "L1" and row["best_layer_depth"] == 0.5
     assert row["p_best"] == 1.0 and row["depth_ci_low"] == row["depth_ci_high"] == 0.5
     # two layers indistinguishable within their CIs: about half of the draws each
-    best = assign_layers(_table([0.3, 0.3, 0.0], se=0.05), n_boot=4000, seed=1)
+    best = assign_layers(_table([0.3, 0.3, 0.0], se=0.05), n_resamples=4000, random_state=1)
     assert 0.4 < best["p_best"].item() < 0.6
     assert best["depth_ci_low"].item() == 0.0 and best["depth_ci_high"].item() == 0.5
 
@@ -76,8 +76,8 @@ def test_table_errors():
         assign_layers(t, by=["hemi"])
     with pytest.raises(ValueError, match="Allowed values"):
         assign_layers(t, score="r2")
-    with pytest.raises(ValueError, match="n_boot"):
-        assign_layers(t, n_boot=0)
+    with pytest.raises(ValueError, match="n_resamples"):
+        assign_layers(t, n_resamples=0)
     with pytest.raises(ValueError, match="empty"):
         preferred_depth(t.iloc[:0])
     with pytest.raises(ValueError, match="Cannot group by"):

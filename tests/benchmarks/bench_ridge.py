@@ -24,8 +24,8 @@ import numpy as np
 N_TRAIN, N_TEST, N_FEAT, N_ALPHAS, N_FOLDS = 3000, 500, 768, 20, 5
 
 
-def make_data(n_vox: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
+def make_data(n_vox: int, random_state: int = 0):
+    rng = np.random.default_rng(random_state)
     n = N_TRAIN + N_TEST
     basis, _ = np.linalg.qr(rng.standard_normal((N_FEAT, N_FEAT)))
     X = (rng.standard_normal((n, N_FEAT)) * np.arange(1, N_FEAT + 1) ** -0.5) @ basis
@@ -55,7 +55,7 @@ def run_one(name: str, n_vox: int) -> dict:
     if name == "brainalign":
         from brainalign.encoding import RidgeCV
 
-        model = RidgeCV(alphas=alphas, cv=N_FOLDS, progress=False).fit(Xtr, Ytr)
+        model = RidgeCV(alphas=alphas, cv=N_FOLDS, verbose=False).fit(Xtr, Ytr)
         pred = model.predict(Xte)
     elif name.startswith("himalaya"):
         from himalaya.backend import set_backend

@@ -146,7 +146,7 @@ def test_sidecar_header_disagreement(bids, rng):
 def fake_bids(tmp_path):
     data_gen = pytest.importorskip("nilearn._utils.data_gen")
     return data_gen.create_fake_bids_dataset(base_dir=tmp_path, n_sub=1, n_ses=1, tasks=["localizer"], n_runs=[2],
-                                             n_voxels=4, n_vertices=10)
+                                             n_voxels=4, n_vertices=40)
 
 
 def test_nilearn_fake_dataset_loads(fake_bids):
@@ -173,7 +173,7 @@ def test_fsaverage5_gifti_derivatives(fake_bids):
     assert sum("start outside it" in str(w.message) for w in record) == 2  # one per run
     assert any("occupied equally" in str(w.message) for w in record)
     brain = bunch.brain
-    assert brain.space["kind"] == "surface" and brain.space["n_vertices"] == {"left": 10, "right": 10}
+    assert brain.space["kind"] == "surface" and brain.space["n_vertices"] == {"left": 40, "right": 40}
     assert brain.shape[0] == 60 and brain.tr == 1.5  # TR from the raw sidecar (inheritance)
     assert bunch.files["bold"].iloc[0][0].endswith("run-01_hemi-L_space-fsaverage5_bold.func.gii")
     for k, hemi in enumerate(("left", "right")):  # the same numbers as nilearn reads (vertices x volumes)
@@ -196,3 +196,13 @@ def test_events_override(bids):
         load_bids(bids, subject="01", task="faces", events=words[0])
     with pytest.raises(ValueError, match=r"events= names runs \['7'\]"):
         load_bids(bids, subject="01", task="faces", events=one.assign(run=7))
+
+
+def test_malformed_sidecars_name_the_file(bids):
+    func = bids / "sub-01" / "func"
+    _write(func / "sub-01_task-faces_run-1_bold.json", '{"RepetitionTime": 2.0,\n "TaskName": "faces",\n}')
+    with pytest.raises(ValueError, match=r"Malformed JSON in .*sub-01_task-faces_run-1_bold.json, line 3"):
+        load_bids(bids, subject="01", task="faces")
+    _write(func / "sub-01_task-faces_run-1_bold.json", json.dumps({"RepetitionTime": "2 s"}))
+    with pytest.raises(ValueError, match=r"RepetitionTime in .*run-1_bold.json is '2 s' \(str\); BIDS requires"):
+        load_bids(bids, subject="01", task="faces")

@@ -329,3 +329,56 @@ def test_load_gifti_errors(rng, tmp_path):
         load_gifti([_gii(rng.standard_normal((5, 4)))] * 2, _gii(rng.standard_normal((5, 4))), tr=1.0)
     with pytest.raises(ValueError, match="mask has shape"):
         load_gifti(_gii(rng.standard_normal((5, 4))), tr=1.0, mask={"left": np.ones(3, bool)})
+
+
+def test_load_gifti_single_array_orientation(tmp_path):
+    """nilearn's test-data generator writes one (n_volumes, n_vertices) array, nilearn's
+    SurfaceImage one (n_vertices, n_volumes): both load as 30 volumes x 642 vertices."""
+    import warnings as _w
+
+    from nilearn._utils.data_gen import _write_fake_bold_gifti
+
+    gen = _write_fake_bold_gifti(str(tmp_path / "sub-01_hemi-L_bold.func.gii"), 30, 642)
+    bd = load_gifti(gen, tr=2.0, standardize=False)
+    assert bd.shape == (30, 642)
+    np.testing.assert_allclose(bd.data, nib.load(gen).darrays[0].data, rtol=1e-6)
+    series = np.random.default_rng(0).standard_normal((642, 30)).astype(np.float32)
+    vt = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(series)])
+    np.testing.assert_allclose(load_gifti(vt, tr=2.0, standardize=False).data, series.T)
+    # not a standard mesh: the longer axis is the vertices (today's files keep loading), the
+    # mask's length decides when given, a square array needs it
+    odd = np.random.default_rng(1).standard_normal((500, 40)).astype(np.float32)
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        assert load_gifti(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(odd)]), tr=2.0).shape == (40, 500)
+    few = odd[:60]  # 60 "vertices" x 40 volumes, or the other way round?
+    with pytest.warns(UserWarning, match=r"read axis 0 \(60\) as vertices.*give a mask"):
+        assert load_gifti(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(few)]), tr=2.0).shape == (40, 60)
+    as_mask = {"left": np.ones(40, bool)}
+    assert load_gifti(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(few)]), tr=2.0,
+                      mask=as_mask).shape == (60, 40)
+    square = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(odd[:40])])
+    with pytest.raises(ValueError, match=r"one square \(40, 40\) array: the vertex axis is ambiguous"):
+        load_gifti(square, tr=2.0)
+    with pytest.raises(ValueError, match=r"shape \(60, 40\), but the left hemisphere has 50 vertices"):
+        load_gifti(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(few)]), tr=2.0,
+                   mask={"left": np.ones(50, bool)})
+
+
+def test_unreadable_images_and_bad_tr_name_the_file(rng, tmp_path):
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Could not read the bold file .*empty.nii.gz"):
+        load_fmri(tmp_path / "empty.nii.gz", tr=2.0)
+    (tmp_path / "text.nii").write_text("not an image at all")
+    with pytest.raises(ValueError, match=r"Could not read the bold file .*text.nii.*truncated, or of another format"):
+        load_fmri(tmp_path / "text.nii", tr=2.0)
+    full = _save(_bold(rng), tmp_path / "full.nii")
+    raw = full.read_bytes()
+    (tmp_path / "cut.nii").write_bytes(raw[: len(raw) // 2])  # header intact, data cut
+    with pytest.raises(ValueError, match=r"(?s)voxel data of the file .*cut.nii.*probably truncated"):
+        load_fmri(tmp_path / "cut.nii", tr=2.0)
+    with pytest.raises(TypeError, match=r"tr must be a positive number of seconds, got str '2'"):
+        load_fmri(full, tr="2")
+    full.with_suffix(".json").write_text(json.dumps({"RepetitionTime": "2 s"}))
+    with pytest.raises(ValueError, match=r"RepetitionTime in .*full.json is '2 s'"):
+        load_fmri(full)

@@ -90,7 +90,7 @@ def test_truth_is_recovered_by_a_layer_sweep(lebel):
     model = os.path.join(os.path.dirname(gt.__file__), "model")
     meta = lebel.truth.meta["model"]
     fx = FeatureExtractor(model, layers=["layer.1", "layer.5"], pooling=meta["pooling"], context=meta["context"],
-                          device="cpu", cache_dir=False, progress=False)
+                          device="cpu", cache_dir=False, verbose=False)
     feats = fx.extract(lebel.stimuli)
     words, samples, Y = lebel.stimuli.table, lebel.brain.samples, lebel.brain.data
     runs = samples["run"].to_numpy()

@@ -15,7 +15,7 @@ def test_banded_selects_informative_band_and_split_sums(rng):
     W[:5, :3] = rng.standard_normal((5, 3))  # targets 0-2 driven by band 0
     W[5:, 3:] = rng.standard_normal((5, 3))  # targets 3-5 by band 1
     Y = X @ W + 0.5 * rng.standard_normal((n, 6))
-    m = BandedRidgeCV([slice(0, 5), slice(5, 10)], alphas=np.logspace(-1, 3, 5), progress=False).fit(X, Y)
+    m = BandedRidgeCV([slice(0, 5), slice(5, 10)], alphas=np.logspace(-1, 3, 5), verbose=False).fit(X, Y)
     assert m.best_alphas_.shape == (6, 2)
     assert (m.best_alphas_[:3, 0] <= m.best_alphas_[:3, 1]).all() and np.isinf(m.best_alphas_[:3, 1]).sum() >= 1
     assert (m.best_alphas_[3:, 1] <= m.best_alphas_[3:, 0]).all()
@@ -32,7 +32,7 @@ def test_banded_selects_informative_band_and_split_sums(rng):
 def test_banded_equals_ridge_with_scaled_penalty(rng):
     X = rng.standard_normal((120, 6))
     Y = X @ rng.standard_normal((6, 2)) + rng.standard_normal((120, 2))
-    m = BandedRidgeCV([slice(0, 3), slice(3, 6)], alphas=[1.0, 10.0], dtype="float64", progress=False).fit(X, Y)
+    m = BandedRidgeCV([slice(0, 3), slice(3, 6)], alphas=[1.0, 10.0], dtype="float64", verbose=False).fit(X, Y)
     for j in range(2):  # closed form with a diagonal penalty
         a = np.repeat(m.best_alphas_[j], 3)
         if np.isinf(a).any():
@@ -53,7 +53,7 @@ def test_simplex_grid():
 def test_banded_bad_bands(rng):
     X, Y = rng.standard_normal((40, 4)), rng.standard_normal((40, 2))
     with pytest.raises(ValueError, match="disjoint bands"):
-        BandedRidgeCV([slice(0, 2), slice(1, 4)], progress=False).fit(X, Y)
+        BandedRidgeCV([slice(0, 2), slice(1, 4)], verbose=False).fit(X, Y)
 
 
 def test_trf_equals_mne_receptive_field(rng):
@@ -127,6 +127,6 @@ def test_cross_validate_encoding_with_two_runs_uses_blocks_within_the_training_r
     groups = np.repeat([0, 1], 60)
     with _w.catch_warnings(record=True) as caught:
         _w.simplefilter("always")
-        res = cross_validate_encoding(X, Y, groups=groups, outer_cv="run", inner_cv=5, progress=False)
+        res = cross_validate_encoding(X, Y, groups=groups, outer_cv="run", inner_cv=5, verbose=False)
     assert sum("single run" in str(w.message) for w in caught) == 1
     assert res.r.shape == (3,) and (res.r > 0.8).all()

@@ -42,7 +42,7 @@ def test_cv_scores_alphas_and_refit_equal_sklearn_float64(rng, solver):
 
 def test_float32_predictions_equal_sklearn_per_target(rng):
     X, Y = _data(rng, n=300, p=30, t=20)
-    model = RidgeCV(alphas=ALPHAS, cv=5, progress=False).fit(X.astype(np.float32), Y.astype(np.float32))
+    model = RidgeCV(alphas=ALPHAS, cv=5, verbose=False).fit(X.astype(np.float32), Y.astype(np.float32))
     assert model.coef_.shape == (20, 30) and model.coef_.dtype == np.float32
     Xte = rng.standard_normal((50, 30)).astype(np.float32) + 5
     pred = model.predict(Xte)
@@ -53,7 +53,7 @@ def test_float32_predictions_equal_sklearn_per_target(rng):
 
 def test_single_alpha_equals_sklearn(rng):
     X, Y = _data(rng)
-    model = RidgeCV(alphas=[3.0], progress=False, dtype="float64").fit(X, Y)
+    model = RidgeCV(alphas=[3.0], verbose=False, dtype="float64").fit(X, Y)
     sk = Ridge(alpha=3.0).fit(X, Y)
     np.testing.assert_allclose(model.coef_, sk.coef_, atol=1e-9)
     np.testing.assert_allclose(model.intercept_, sk.intercept_, atol=1e-8)
@@ -67,7 +67,7 @@ def test_cv_scores_agree_with_himalaya_same_folds(rng):
     X = X - X.mean(0)
     Y = Y - Y.mean(0)
     splits = list(KFold(4).split(X))
-    ours = RidgeCV(alphas=ALPHAS, cv=splits, fit_intercept=False, progress=False, dtype="float64").fit(X, Y)
+    ours = RidgeCV(alphas=ALPHAS, cv=splits, fit_intercept=False, verbose=False, dtype="float64").fit(X, Y)
     from himalaya.scoring import r2_score as h_r2
 
     theirs = himalaya.RidgeCV(alphas=ALPHAS, cv=KFold(4), fit_intercept=False,
@@ -124,17 +124,17 @@ def test_small_memory_limit_gives_more_chunks_same_result(rng, monkeypatch):
 def test_torch_input_stays_torch(rng):
     X, Y = _data(rng)
     Xt, Yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(Y, dtype=torch.float32)
-    model = RidgeCV(alphas=ALPHAS, progress=False).fit(Xt, Yt)
+    model = RidgeCV(alphas=ALPHAS, verbose=False).fit(Xt, Yt)
     assert isinstance(model.coef_, torch.Tensor) and model.coef_.shape == (12, 20)
     pred = model.predict(Xt)
     assert isinstance(pred, torch.Tensor)
-    ref = RidgeCV(alphas=ALPHAS, progress=False).fit(X.astype(np.float32), Y.astype(np.float32))
+    ref = RidgeCV(alphas=ALPHAS, verbose=False).fit(X.astype(np.float32), Y.astype(np.float32))
     np.testing.assert_allclose(pred.numpy(), ref.predict(X.astype(np.float32)), rtol=1e-4, atol=1e-3)
 
 
 def test_alpha_per_target_false_selects_one_alpha(rng):
     X, Y = _data(rng)
-    model = RidgeCV(alphas=ALPHAS, alpha_per_target=False, progress=False, dtype="float64").fit(X, Y)
+    model = RidgeCV(alphas=ALPHAS, alpha_per_target=False, verbose=False, dtype="float64").fit(X, Y)
     assert len(np.unique(model.best_alphas_)) == 1
     a = model.best_alphas_[0]
     assert a == ALPHAS[model.cv_scores_.mean(1).argmax()]
@@ -144,7 +144,7 @@ def test_alpha_per_target_false_selects_one_alpha(rng):
 def test_groups_leave_runs_out(rng):
     X, Y = _data(rng)
     groups = np.repeat(np.arange(4), 40)
-    model = RidgeCV(alphas=ALPHAS, cv=4, progress=False).fit(X, Y, groups=groups)
+    model = RidgeCV(alphas=ALPHAS, cv=4, verbose=False).fit(X, Y, groups=groups)
     assert model.cv_scores_.shape == (7, 12)
 
 
@@ -152,7 +152,7 @@ def test_score_is_mean_pearson_r(rng):
     from brainalign.stats import pearson_r
 
     X, Y = _data(rng)
-    model = RidgeCV(alphas=ALPHAS, progress=False).fit(X, Y)
+    model = RidgeCV(alphas=ALPHAS, verbose=False).fit(X, Y)
     assert model.score(X, Y) == pytest.approx(np.mean(pearson_r(Y, model.predict(X))), rel=1e-6)
 
 
@@ -160,19 +160,19 @@ def test_score_is_mean_pearson_r(rng):
 def test_errors(rng):
     X, Y = _data(rng, n=40)
     with pytest.raises(ValueError, match="inconsistent numbers of samples: \\[40, 39\\]"):
-        RidgeCV(progress=False).fit(X, Y[:39])
+        RidgeCV(verbose=False).fit(X, Y[:39])
     Ynan = Y.copy()
     Ynan[3, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         solve_ridge_cv(X, Ynan, ALPHAS, splits=list(KFold(2).split(X)))
     with pytest.raises(ValueError, match="strictly positive.*-1.0"):
-        RidgeCV(alphas=[1.0, -1.0], progress=False).fit(X, Y)
+        RidgeCV(alphas=[1.0, -1.0], verbose=False).fit(X, Y)
     with pytest.raises(ValueError, match="Fewer groups than folds: 2 distinct groups.*cv=5"):
-        RidgeCV(cv=5, progress=False).fit(X, Y, groups=np.repeat([0, 1], 20))
+        RidgeCV(cv=5, verbose=False).fit(X, Y, groups=np.repeat([0, 1], 20))
     with pytest.raises(ValueError, match="every fold needs at least 2"):
-        RidgeCV(cv=[(np.arange(1, 40), np.array([0]))], progress=False).fit(X, Y)
+        RidgeCV(cv=[(np.arange(1, 40), np.array([0]))], verbose=False).fit(X, Y)
     with pytest.raises(ValueError, match="too few for cv=5"):
-        RidgeCV(cv=5, progress=False).fit(X[:8], Y[:8])
+        RidgeCV(cv=5, verbose=False).fit(X[:8], Y[:8])
     with pytest.raises(ValueError, match="n_targets_batch"):
         solve_ridge_cv(X, Y, ALPHAS, splits=list(KFold(2).split(X)), n_targets_batch=0)
     with pytest.raises(ValueError, match="'scoring'"):

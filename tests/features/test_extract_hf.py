@@ -20,7 +20,7 @@ def _own_hidden(model, enc):
 
 @pytest.mark.parametrize("pooling", ["mean", "first", "last", "none"])
 def test_bert_matches_hidden_states(bert_dir, sentences, pooling):
-    fx = FeatureExtractor(bert_dir, pooling=pooling, progress=False, batch_size=3, cache_dir=False)
+    fx = FeatureExtractor(bert_dir, pooling=pooling, verbose=False, batch_size=3, cache_dir=False)
     feats = fx.extract(sentences)
     assert feats.layer_names == ["embeddings", "layer.0", "layer.1"]
     assert feats.items == ["s0", "s1", "s2", "s3"]
@@ -41,7 +41,7 @@ def test_bert_matches_hidden_states(bert_dir, sentences, pooling):
 
 
 def test_gpt2_last_token_matches(gpt2_dir, sentences):
-    feats = extract_features(gpt2_dir, sentences, pooling="last", layers=[-1, 0], progress=False)
+    feats = extract_features(gpt2_dir, sentences, pooling="last", layers=[-1, 0], verbose=False)
     assert feats.layer_names == ["embeddings", "layer.1"]
     from transformers import AutoModel, AutoTokenizer
 
@@ -59,19 +59,19 @@ def test_vit_images(vit_dir, rng, tmp_path):
     path = tmp_path / "img.png"
     Image.fromarray(imgs[0]).save(path)
     stim = Stimuli.from_images([path, Image.fromarray(imgs[1]), imgs[2]])
-    fx = FeatureExtractor(vit_dir, pooling="cls", progress=False, cache_dir=False)
+    fx = FeatureExtractor(vit_dir, pooling="cls", verbose=False, cache_dir=False)
     feats = fx.extract(stim)
     for i, img in enumerate(imgs):
         hs = _own_hidden(fx.model, fx.processor(images=[img], return_tensors="pt"))
         for k, name in enumerate(feats.layer_names):
             np.testing.assert_allclose(feats[name][i], hs[k][0], atol=2e-5)
-    none = FeatureExtractor(vit_dir, pooling="none", layers="layer.1", progress=False).extract(imgs)
+    none = FeatureExtractor(vit_dir, pooling="none", layers="layer.1", verbose=False).extract(imgs)
     assert none["layer.1"].shape == (3, 17, 32)  # 16 patches + CLS
 
 
 def test_wav2vec2_variable_lengths_and_resampling(w2v_dir, rng):
     waves = [rng.standard_normal(n).astype(np.float32) for n in (1600, 2400, 1600)]
-    fx = FeatureExtractor(w2v_dir, progress=False, batch_size=4)
+    fx = FeatureExtractor(w2v_dir, verbose=False, batch_size=4)
     feats = fx.extract(Stimuli.from_audio(waves, 16000))
     for i, w in enumerate(waves):
         enc = fx.processor([w], sampling_rate=16000, return_tensors="pt")
@@ -88,27 +88,27 @@ def test_wav2vec2_variable_lengths_and_resampling(w2v_dir, rng):
 
 
 def test_layer_selection(bert_dir):
-    fx = FeatureExtractor(bert_dir, layers=r"layer\.\d+", progress=False)
+    fx = FeatureExtractor(bert_dir, layers=r"layer\.\d+", verbose=False)
     assert [r.name for r in fx._refs] == ["layer.0", "layer.1"]
-    fx = FeatureExtractor(bert_dir, layers=["hidden_states.0", 2], progress=False)
+    fx = FeatureExtractor(bert_dir, layers=["hidden_states.0", 2], verbose=False)
     assert [r.name for r in fx._refs] == ["embeddings", "layer.1"]
     # any named module through a hook: the attention output of block 0
-    fx = FeatureExtractor(bert_dir, layers=["encoder.layer.0.output", "layer.0"], progress=False, cache_dir=False)
+    fx = FeatureExtractor(bert_dir, layers=["encoder.layer.0.output", "layer.0"], verbose=False, cache_dir=False)
     feats = fx.extract(["the cat sat"])
     np.testing.assert_allclose(feats["encoder.layer.0.output"], feats["layer.0"], atol=1e-6)
 
 
 def test_unknown_layer_lists_close_matches(bert_dir):
     with pytest.raises(KeyError, match=r"Unknown layer 'layer\.7'.*Close matches.*layer\.0"):
-        FeatureExtractor(bert_dir, layers="layer.7", progress=False)
+        FeatureExtractor(bert_dir, layers="layer.7", verbose=False)
     with pytest.raises(KeyError, match="matches no layer"):
-        FeatureExtractor(bert_dir, layers=r"block\.\d+", progress=False)
+        FeatureExtractor(bert_dir, layers=r"block\.\d+", verbose=False)
     with pytest.raises(IndexError, match="out of range for 3 layers"):
-        FeatureExtractor(bert_dir, layers=[5], progress=False)
+        FeatureExtractor(bert_dir, layers=[5], verbose=False)
 
 
 def test_bad_inputs(bert_dir, vit_dir, rng):
-    fx = FeatureExtractor(bert_dir, progress=False)
+    fx = FeatureExtractor(bert_dir, verbose=False)
     with pytest.raises(ValueError, match="empty list"):
         fx.extract([])
     with pytest.raises(ValueError, match="empty table"):
@@ -126,7 +126,7 @@ def test_bad_inputs(bert_dir, vit_dir, rng):
     from transformers import ViTImageProcessor
 
     proc = ViTImageProcessor(do_resize=False)
-    vx = FeatureExtractor(vit_dir, processor=proc, progress=False)
+    vx = FeatureExtractor(vit_dir, processor=proc, verbose=False)
     mixed = images(rng, 1, (32, 32)) + images(rng, 1, (48, 40))
     with pytest.raises(ValueError, match=r"could not batch these images \(sizes \[\(32, 32\), \(48, 40\)\]"):
         vx.extract(mixed)
@@ -134,7 +134,7 @@ def test_bad_inputs(bert_dir, vit_dir, rng):
 
 def test_long_text_with_context_equals_windows_by_hand(bert_dir):
     """A 30-word text with context=8, stride=4: each body token pooled from its window."""
-    fx = FeatureExtractor(bert_dir, context=8, stride=4, progress=False, cache_dir=False)
+    fx = FeatureExtractor(bert_dir, context=8, stride=4, verbose=False, cache_dir=False)
     text = " ".join(["the cat sat on the mat and then it ran"] * 3)
     feats = fx.extract([text])
     tok = fx.processor
@@ -155,19 +155,19 @@ def test_long_text_with_context_equals_windows_by_hand(bert_dir):
 
 
 def test_layer_name_regex_object(bert_dir):
-    fx = FeatureExtractor(bert_dir, layers=re.compile(r"encoder\.layer\.\d+"), progress=False)
+    fx = FeatureExtractor(bert_dir, layers=re.compile(r"encoder\.layer\.\d+"), verbose=False)
     assert [r.source for r in fx._refs] == ["hook", "hook"]
 
 
 def test_hooked_module_without_token_axis_is_refused(bert_dir):
-    fx = FeatureExtractor(bert_dir, layers="encoder.layer.0.attention.self.query", progress=False)
+    fx = FeatureExtractor(bert_dir, layers="encoder.layer.0.attention.self.query", verbose=False)
     assert fx.extract(["the cat"])["encoder.layer.0.attention.self.query"].shape == (1, 32)
-    fx = FeatureExtractor(bert_dir, layers="embeddings.word_embeddings", progress=False)
+    fx = FeatureExtractor(bert_dir, layers="embeddings.word_embeddings", verbose=False)
     assert fx.extract(["the cat"]).n_items == 1
     from transformers import BertModel
 
     model = BertModel.from_pretrained(bert_dir, add_pooling_layer=True)
-    fx = FeatureExtractor(model, processor=fx.processor, layers="pooler", progress=False)
+    fx = FeatureExtractor(model, processor=fx.processor, layers="pooler", verbose=False)
     with pytest.raises(ValueError, match=r"Layer 'pooler' gave an output of shape \(1, 32\) .*one vector per token"):
         fx.extract(["the cat"])
 
@@ -175,18 +175,18 @@ def test_hooked_module_without_token_axis_is_refused(bert_dir):
 def test_video_frames_keep_their_onsets(vit_dir, rng):
     frames = images(rng, 4)
     stim = Stimuli({"modality": "video", "image": frames, "onset": [0.0, 0.5, 1.0, 1.5], "run": 1})
-    feats = FeatureExtractor(vit_dir, layers="layer.1", progress=False).extract(stim)
+    feats = FeatureExtractor(vit_dir, layers="layer.1", verbose=False).extract(stim)
     assert feats["layer.1"].shape == (4, 32)
     assert feats.item_table["onset"].tolist() == [0.0, 0.5, 1.0, 1.5]
     mixed = Stimuli({"modality": ["text", "image"], "text": ["a", None], "image": [None, frames[0]]})
     with pytest.raises(ValueError, match=r"Stimuli mix modalities \['image', 'text'\]"):
-        FeatureExtractor(vit_dir, progress=False).extract(mixed)
+        FeatureExtractor(vit_dir, verbose=False).extract(mixed)
 
 
 def test_word_without_tokens_gets_zeros_and_a_warning(bert_dir):
     stim = Stimuli.from_words(["the", "\u200b", "cat"], [0.0, 0.3, 0.6])
     with pytest.warns(UserWarning, match=r"1 words gave no token \(e\.g\. row 1\)"):
-        feats = FeatureExtractor(bert_dir, progress=False, cache_dir=False).extract(stim)
+        feats = FeatureExtractor(bert_dir, verbose=False, cache_dir=False).extract(stim)
     np.testing.assert_array_equal(feats["layer.1"][1], 0)
     assert (np.abs(feats["layer.1"][[0, 2]]).sum(1) > 0).all()
 
@@ -195,7 +195,7 @@ def test_audio_without_attention_mask_is_batched_by_length(w2v_dir, rng):
     from transformers import Wav2Vec2FeatureExtractor
 
     proc = Wav2Vec2FeatureExtractor(sampling_rate=16000, return_attention_mask=False)
-    fx = FeatureExtractor(w2v_dir, processor=proc, layers="layer.1", progress=False, cache_dir=False)
+    fx = FeatureExtractor(w2v_dir, processor=proc, layers="layer.1", verbose=False, cache_dir=False)
     batches = []
     fx.model.register_forward_pre_hook(lambda m, a, kw: batches.append(tuple(kw["input_values"].shape)),
                                        with_kwargs=True)
@@ -208,13 +208,13 @@ def test_audio_without_attention_mask_is_batched_by_length(w2v_dir, rng):
 
 
 def test_audio_rate_without_rational_ratio_is_refused(w2v_dir):
-    fx = FeatureExtractor(w2v_dir, progress=False)
+    fx = FeatureExtractor(w2v_dir, verbose=False)
     with pytest.raises(ValueError, match=r"Cannot resample audio from 16000.3 Hz to the processor's 16000 Hz"):
         fx.extract([np.zeros(1600, np.float32)], sfreq=16000.3)
 
 
 def test_modality_mismatch_is_refused(vit_dir):
-    fx = FeatureExtractor(vit_dir, progress=False)
+    fx = FeatureExtractor(vit_dir, verbose=False)
     with pytest.raises(ValueError, match="ViTModel takes image inputs but the stimuli are text items"):
         fx.extract(["a sentence"])
     with pytest.raises(ValueError, match="Invalid value for the 'dtype'"):

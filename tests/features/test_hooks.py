@@ -32,7 +32,7 @@ def test_hooks_equal_manual_forward(rng):
     torch.manual_seed(0)
     model = TinyCNN().eval()
     imgs = [rng.random((8, 8, 3)).astype(np.float32) for _ in range(5)]
-    fx = FeatureExtractor(model, preprocess=_pre, progress=False, cache_dir=False, batch_size=2)
+    fx = FeatureExtractor(model, preprocess=_pre, verbose=False, cache_dir=False, batch_size=2)
     assert fx.layer_names == ["conv", "act", "pool", "fc"]
     feats = fx.extract(Stimuli.from_images(imgs))
     assert feats.layer_names == ["conv", "act", "pool", "fc"]
@@ -45,23 +45,23 @@ def test_hooks_equal_manual_forward(rng):
     np.testing.assert_allclose(feats["conv"], conv.mean((2, 3)).numpy(), atol=1e-6)
     np.testing.assert_allclose(feats["act"], act.mean((2, 3)).numpy(), atol=1e-6)
     np.testing.assert_allclose(feats["fc"], fc.numpy(), atol=1e-6)
-    flat = FeatureExtractor(model, layers=["pool"], pooling="none", preprocess=_pre, progress=False).extract(imgs)
+    flat = FeatureExtractor(model, layers=["pool"], pooling="none", preprocess=_pre, verbose=False).extract(imgs)
     np.testing.assert_allclose(flat["pool"], pool.flatten(1).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match=r"pooling='last' has no meaning for the output of layer 'conv'"):
-        FeatureExtractor(model, layers="conv", pooling="last", preprocess=_pre, progress=False).extract(imgs)
+        FeatureExtractor(model, layers="conv", pooling="last", preprocess=_pre, verbose=False).extract(imgs)
 
 
 def test_layers_by_regex_and_execution_order(rng):
     model = nn.Sequential()
     model.add_module("b_second", nn.Linear(4, 3))
     model.add_module("a_first", nn.Linear(3, 2))
-    fx = FeatureExtractor(model, layers=["a_first", "b_second"], progress=False, cache_dir=False)
+    fx = FeatureExtractor(model, layers=["a_first", "b_second"], verbose=False, cache_dir=False)
     feats = fx.extract([rng.random((4,)).astype(np.float32)[None].repeat(2, 0) for _ in range(3)])
     assert feats.layer_names == ["b_second", "a_first"]  # the order they run in
-    fx = FeatureExtractor(model, layers=r".*_first", progress=False)
+    fx = FeatureExtractor(model, layers=r".*_first", verbose=False)
     assert [r.name for r in fx._refs] == ["a_first"]
     with pytest.raises(KeyError, match=r"Unknown layer 'a_frist'.*Close matches: \['a_first'\]"):
-        FeatureExtractor(model, layers="a_frist", progress=False)
+        FeatureExtractor(model, layers="a_frist", verbose=False)
 
 
 class OOMAbove(nn.Module):
@@ -83,20 +83,20 @@ def test_auto_batch_size_halves_on_oom(rng):
     torch.manual_seed(0)
     model = OOMAbove(10)
     imgs = [rng.random((2, 3)).astype(np.float32) for _ in range(30)]
-    fx = FeatureExtractor(model, layers="lin", progress=False, cache_dir=False)
+    fx = FeatureExtractor(model, layers="lin", verbose=False, cache_dir=False)
     feats = fx.extract(imgs)
     assert model.sizes[:3] == [30, 15, 7] and fx.batch_size_ == 7  # all 30 items, halved twice
     assert sum(model.sizes[2:]) == 30
     with torch.no_grad():
         ref = model.lin(torch.from_numpy(np.stack(imgs)).flatten(1)).numpy()
     np.testing.assert_allclose(feats["lin"], ref, atol=1e-6)
-    fixed = FeatureExtractor(OOMAbove(10), layers="lin", batch_size=16, progress=False)
+    fixed = FeatureExtractor(OOMAbove(10), layers="lin", batch_size=16, verbose=False)
     with pytest.raises(MemoryError, match=r"Out of memory with a batch of 16 .*batch_size='auto'"):
         fixed.extract(imgs)
 
 
 def test_mixed_sizes_without_processor_are_refused(rng):
-    fx = FeatureExtractor(TinyCNN(), progress=False)
+    fx = FeatureExtractor(TinyCNN(), verbose=False)
     imgs = [rng.random((8, 8, 3)), rng.random((6, 8, 3))]
     with pytest.raises(ValueError, match=r"different shapes \[\(6, 8, 3\), \(8, 8, 3\)\]"):
         fx.extract(imgs)
@@ -130,7 +130,7 @@ def test_plain_module_reads_text_through_its_preprocess():
     torch.manual_seed(0)
     model = CharModel().eval()
     texts = ["a cat", "the dog ran", "hi"]
-    fx = FeatureExtractor(model, preprocess=_chars, progress=False, cache_dir=False, batch_size=2)
+    fx = FeatureExtractor(model, preprocess=_chars, verbose=False, cache_dir=False, batch_size=2)
     feats = fx.extract(Stimuli.from_texts(texts))
     assert feats.layer_names == ["embed", "proj"]
     # each text runs alone (no padding can leak into the mean over its characters)

@@ -13,7 +13,7 @@ from brainalign.features import FeatureExtractor
 def test_minilm_sentence_embeddings(minilm_path, tmp_path):
     sentences = ["A man is playing a guitar.", "Someone plays an instrument.",
                  "The stock market fell sharply today.", "Shares dropped on Wall Street."]
-    fx = FeatureExtractor(minilm_path, cache_dir=tmp_path, progress=False)
+    fx = FeatureExtractor(minilm_path, cache_dir=tmp_path, verbose=False)
     assert fx.layer_names == ["embeddings"] + [f"layer.{i}" for i in range(6)]
     feats = fx.extract(sentences)
     assert feats["layer.5"].shape == (4, 384)

@@ -30,7 +30,7 @@ def _windows_by_hand(n, context, stride):
 def test_words_equal_windows_run_by_hand(bert_dir, pooling):
     onsets = np.arange(len(STORY)) * 0.4
     stim = Stimuli.from_words(STORY, onsets)
-    fx = FeatureExtractor(bert_dir, context=6, stride=3, pooling=pooling, progress=False, cache_dir=False)
+    fx = FeatureExtractor(bert_dir, context=6, stride=3, pooling=pooling, verbose=False, cache_dir=False)
     feats = fx.extract(stim)
     tok = fx.processor
     per_word = [tok(w, add_special_tokens=False)["input_ids"] for w in STORY]
@@ -63,7 +63,7 @@ def test_words_equal_windows_run_by_hand(bert_dir, pooling):
 def test_runs_are_separate_texts(gpt2_dir):
     words = ["the", "cat", "sat", "on", "the", "mat", "a", "dog", "ran"]
     stim = Stimuli.from_words(words, np.arange(9.0), run=[1] * 6 + [2] * 3)
-    fx = FeatureExtractor(gpt2_dir, layers="layer.1", progress=False, cache_dir=False)
+    fx = FeatureExtractor(gpt2_dir, layers="layer.1", verbose=False, cache_dir=False)
     both = fx.extract(stim)["layer.1"]
     alone = fx.extract(Stimuli.from_words(words[6:], np.arange(3.0), run=2))["layer.1"]
     np.testing.assert_allclose(both[6:], alone, atol=1e-5)
@@ -75,19 +75,19 @@ def test_runs_are_separate_texts(gpt2_dir):
 def test_long_narrative_needs_context(gpt2_dir):
     words = list(np.resize(WORDS, 100))
     stim = Stimuli.from_words(words, np.arange(100.0))
-    fx = FeatureExtractor(gpt2_dir, progress=False)
+    fx = FeatureExtractor(gpt2_dir, verbose=False)
     with pytest.raises(ValueError, match=r"100 tokens but the model takes at most 64\. Pass context="):
         fx.extract(stim)
     with pytest.raises(ValueError, match=r"context=60 with stride=5 needs windows of 65 tokens.*at most 64"):
-        FeatureExtractor(gpt2_dir, context=60, stride=5, progress=False).extract(stim)
+        FeatureExtractor(gpt2_dir, context=60, stride=5, verbose=False).extract(stim)
     with pytest.raises(ValueError, match="pooling='none' is not available for narratives"):
-        FeatureExtractor(gpt2_dir, context=16, pooling="none", progress=False).extract(stim)
+        FeatureExtractor(gpt2_dir, context=16, pooling="none", verbose=False).extract(stim)
 
 
 def test_causal_model_windows_with_stride_one_give_exact_context(gpt2_dir):
     """GPT-2 with stride=1: each word is computed from exactly its `context` previous words."""
     words = list(np.random.default_rng(0).choice(WORDS, 40))
-    fx = FeatureExtractor(gpt2_dir, layers="layer.1", context=5, stride=1, progress=False, cache_dir=False)
+    fx = FeatureExtractor(gpt2_dir, layers="layer.1", context=5, stride=1, verbose=False, cache_dir=False)
     feats = fx.extract(Stimuli.from_words(words, np.arange(40.0)))
     ids = fx.processor(" ".join(words))["input_ids"]
     for w in (0, 3, 5, 17, 39):
@@ -110,7 +110,7 @@ def test_long_story_memory_is_bounded_by_the_batch(tmp_path):
     stim = Stimuli.from_words(words, np.arange(20_000) * 0.3)
     total = 20_000 * 9 * 64 * 4
     fx = FeatureExtractor(model, processor=word_tokenizer(), context=32, stride=32, cache_dir=tmp_path,
-                          progress=False, batch_size=32)
+                          verbose=False, batch_size=32)
     tracemalloc.start()
     feats = fx.extract(stim)
     _, peak = tracemalloc.get_traced_memory()

@@ -13,7 +13,7 @@ from brainalign.features import FeatureExtractor, FeatureStore
 
 def _fx(bert_dir, tmp_path, **kw):
     kw.setdefault("batch_size", 2)
-    return FeatureExtractor(bert_dir, cache_dir=tmp_path / "cache", progress=False, **kw)
+    return FeatureExtractor(bert_dir, cache_dir=tmp_path / "cache", verbose=False, **kw)
 
 
 def _count_forward(fx):
@@ -57,7 +57,7 @@ def test_different_settings_give_different_keys(bert_dir, sentences, tmp_path):
 
 
 def test_resume_after_a_kill(bert_dir, sentences, tmp_path):
-    ref = FeatureExtractor(bert_dir, cache_dir=False, progress=False).extract(sentences)
+    ref = FeatureExtractor(bert_dir, cache_dir=False, verbose=False).extract(sentences)
     fx = _fx(bert_dir, tmp_path, batch_size=1)
     calls = []
 
@@ -108,10 +108,10 @@ def test_corruption_is_detected_and_recomputed(bert_dir, sentences, tmp_path, da
 
 def test_env_cache_and_no_cache(bert_dir, sentences, tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINALIGN_CACHE", str(tmp_path / "env"))
-    fx = FeatureExtractor(bert_dir, progress=False)
+    fx = FeatureExtractor(bert_dir, verbose=False)
     assert fx.extract(sentences).provenance["cache_key"] is not None
     assert len(FeatureStore(tmp_path / "env").entries()) == 1
-    nofx = FeatureExtractor(bert_dir, progress=False, cache_dir=False)
+    nofx = FeatureExtractor(bert_dir, verbose=False, cache_dir=False)
     feats = nofx.extract(sentences)
     assert feats.provenance["cache_key"] is None and not isinstance(feats["layer.0"], np.memmap)
 

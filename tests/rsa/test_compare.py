@@ -86,10 +86,10 @@ def test_ranks_and_kendall_kernels(rng):
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(4, 12), st.sampled_from(["spearman", "corr", "tau-a", "cosine_cov"]), st.integers(0, 10_000))
-def test_invariant_to_common_permutation(n, method, seed):
+def test_invariant_to_common_permutation(n, method, random_state):
     from scipy.spatial.distance import squareform
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     a, b = rng.random((2, n * (n - 1) // 2)), rng.random((3, n * (n - 1) // 2))
     perm = rng.permutation(n)
 

@@ -47,13 +47,13 @@ def test_bootstrap_ci_and_paired_test(rng):
                 rdm_descriptors={"subject": [0, 1, 2, 3]})
     models = RDMs(np.stack([base, rng.random(base.size)]), rdm_descriptors={"layer": ["good", "bad"]})
     for resample in ["stimuli", "subjects", "both"]:
-        res = bootstrap(models, data, n_bootstrap=200, resample=resample, seed=0)
+        res = bootstrap(models, data, n_resamples=200, resample=resample, random_state=0)
         s = res.scores.set_index("model")
         assert s.loc["good", "ci_low"] <= s.loc["good", "score"] <= s.loc["good", "ci_high"]
         assert s.loc["good", "ci_low"] > s.loc["bad", "ci_high"]
         assert res.paired.loc[0, "p"] < 0.05 and res.paired.loc[0, "difference"] > 0
-    again = bootstrap(models, data, n_bootstrap=50, seed=3).samples
-    np.testing.assert_array_equal(again, bootstrap(models, data, n_bootstrap=50, seed=3).samples)
+    again = bootstrap(models, data, n_resamples=50, random_state=3).samples
+    np.testing.assert_array_equal(again, bootstrap(models, data, n_resamples=50, random_state=3).samples)
 
 
 def test_bootstrap_errors(rng):

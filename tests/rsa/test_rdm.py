@@ -114,8 +114,8 @@ def test_torch_input(rng):
 
 @settings(max_examples=10, deadline=None)
 @given(st.integers(3, 8), st.sampled_from(["euclidean", "correlation", "cosine"]), st.integers(0, 1000))
-def test_rdm_symmetric_zero_diagonal(n, method, seed):
-    x = np.random.default_rng(seed).standard_normal((n, 6))
+def test_rdm_symmetric_zero_diagonal(n, method, random_state):
+    x = np.random.default_rng(random_state).standard_normal((n, 6))
     m = calc_rdm(x, method=method).get_matrices()[0]
     np.testing.assert_allclose(m, m.T)
     np.testing.assert_array_equal(np.diag(m), 0)

@@ -12,7 +12,7 @@ def test_time_resolved_peaks_at_latency(rng):
     feats = Features({"a": rng.standard_normal((12, 10)), "b": rng.standard_normal((12, 10))},
                      items=[f"s{i:02d}" for i in range(12)])
     brain, _ = simulate_responses(feats, layer="a", kind="meg", n_channels=30, snr=2.0, n_repeats=3,
-                                  sfreq=100.0, latency=0.15, seed=0)
+                                  sfreq=100.0, latency=0.15, random_state=0)
     res = time_resolved(brain, calc_rdm(feats), descriptor="stimulus_id", window=2, step=2)
     assert res.scores.shape == (2, len(res.times))
     a = res.scores[0]
@@ -55,6 +55,8 @@ def test_searchlight_finds_planted_region(rng):
     m = res.maps[0]
     assert m[region].mean() > 0.3
     assert abs(m[far].mean()) < 0.1
+    # joblib semantics: -1 = all cores (crashed with "max_workers must be greater than 0")
+    np.testing.assert_array_equal(searchlight(brain, model, radius=4.0, n_jobs=-1, chunk_size=100).maps, res.maps)
     img = res.images[0]
     assert img.shape == (8, 8, 8)
     centre = int(np.flatnonzero((brain.channels[["i", "j", "k"]].to_numpy() == 2).all(1))[0])

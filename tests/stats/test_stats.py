@@ -98,7 +98,7 @@ def test_normalized_score_of_noise_only_voxel_approaches_one(rng):
 def test_bootstrap_ci_covers_and_groups(rng):
     y = rng.standard_normal((120, 5))
     pred = y + rng.standard_normal((120, 5))
-    res = bootstrap_ci(y, pred, groups=np.repeat(np.arange(12), 10), n_bootstraps=300)
+    res = bootstrap_ci(y, pred, groups=np.repeat(np.arange(12), 10), n_resamples=300)
     assert res.ci_low < res.mean < res.ci_high
     assert res.ci_low > 0.5 and res.ci_high < 0.9
     with pytest.raises(ValueError, match="at least 2 resampling units"):

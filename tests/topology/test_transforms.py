@@ -144,9 +144,9 @@ def test_keeps_descriptors(rng):
 
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 10_000), st.floats(0, 1), st.floats(0, 1), st.booleans())
-def test_output_in_unit_interval_and_monotone(seed, a, b, rank):
+def test_output_in_unit_interval_and_monotone(random_state, a, b, rank):
     low, up = min(a, b), max(a, b)
-    v = np.random.default_rng(seed).random(28)
+    v = np.random.default_rng(random_state).random(28)
     g = geotopological(v, low=low, up=up, rank=rank).get_vectors()[0]
     assert (g >= 0).all() and (g <= 1).all()
     order = np.argsort(v)

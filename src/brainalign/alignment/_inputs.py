@@ -69,7 +69,7 @@ def _rdm_items(rdms: Any) -> list:
 
 
 def normalize_models(features: Any, *, stimuli: Any = None, layers: Any = None, cache_dir: Any = None,
-                     progress: bool = True) -> list[ModelInput]:
+                     verbose: bool = False) -> list[ModelInput]:
     """Features / RDMs / FeatureExtractor (with ``stimuli``), or a dict name -> one of them."""
     if isinstance(features, Mapping):
         named = dict(features)

@@ -69,9 +69,9 @@ def topo_transform(rdms: np.ndarray, options: dict) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- RSA / tRSA units
-def _seeds(seed: int) -> tuple[int, int]:
+def _seeds(random_state: int) -> tuple[int, int]:
     """Independent seeds for the bootstrap and the permutations of one unit."""
-    a, b = np.random.SeedSequence(int(seed)).generate_state(2)
+    a, b = np.random.SeedSequence(int(random_state)).generate_state(2)
     return int(a), int(b)
 
 
@@ -91,22 +91,22 @@ def rsa_unit(spec: dict) -> list[dict]:
     if spec["method"] == "trsa":
         layer_mats = topo_transform(layer_mats, opts)
         brain = topo_transform(brain[None], opts)[0]
-    boot_seed, perm_seed = _seeds(spec["seed"])
+    boot_seed, perm_seed = _seeds(spec["random_state"])
     n = brain.shape[0]
     iu = np.triu_indices(n, 1)
     layer_vecs = layer_mats[:, iu[0], iu[1]]
     scores = compare_rdms(layer_vecs, brain[iu], method)
-    n_boot, n_perm = int(spec["n_boot"]), int(spec["n_perm"])
-    boot = np.full((n_boot, len(scores)), np.nan)
-    if n_boot >= 2:
-        boot = bootstrap(layer_vecs, brain[iu][None], method=method, n_bootstrap=n_boot, resample="stimuli",
-                         ci=float(spec.get("ci", 0.95)), seed=boot_seed).samples
+    n_resamples, n_permutations = int(spec["n_resamples"]), int(spec["n_permutations"])
+    boot = np.full((n_resamples, len(scores)), np.nan)
+    if n_resamples >= 2:
+        boot = bootstrap(layer_vecs, brain[iu][None], method=method, n_resamples=n_resamples, resample="stimuli",
+                         ci=float(spec.get("ci", 0.95)), random_state=boot_seed).samples
     null = None
-    if n_perm:
+    if n_permutations:
         rng = np.random.default_rng(perm_seed)
-        perms = np.stack([rng.permutation(n) for _ in range(n_perm)])
-        permuted = brain[perms[:, iu[0]], perms[:, iu[1]]]  # (n_perm, n_pairs)
-        null = compare_all(layer_vecs, permuted, method).T  # (n_perm, L)
+        perms = np.stack([rng.permutation(n) for _ in range(n_permutations)])
+        permuted = brain[perms[:, iu[0]], perms[:, iu[1]]]  # (n_permutations, n_pairs)
+        null = compare_all(layer_vecs, permuted, method).T  # (n_permutations, L)
     return _rows(spec, scores, boot, null, metric=(f"trsa-{method}" if spec["method"] == "trsa" else method),
                  extra={"n_conditions": n})
 
@@ -150,7 +150,7 @@ def encoding_unit(spec: dict) -> list[dict]:
     The out-of-fold predictions give the bootstrap (:func:`brainalign.stats.bootstrap_ci`,
     resampling stimuli or blocks of samples) and the permutation null
     (:func:`brainalign.stats.permutation_test`, predictions circularly shifted within runs,
-    which keeps their autocorrelation). Both get the same seed for every layer, so every
+    which keeps their autocorrelation). Both get the same random_state for every layer, so every
     layer is scored on the same resampled units (paired replicates: ``p_best``) and the
     same shifts.
     """
@@ -165,14 +165,14 @@ def encoding_unit(spec: dict) -> list[dict]:
     cv_kwargs.setdefault("device", "cpu")
     if spec.get("inner_kfold"):  # one run per training set (sweep checked it): folds within that run
         cv_kwargs["inner_cv"] = WithinRunKFold(int(spec["inner_kfold"]))
-    boot_seed, perm_seed = _seeds(spec["seed"])
+    boot_seed, perm_seed = _seeds(spec["random_state"])
     units = np.asarray(spec["boot_units"])
-    n_boot, n_perm = int(spec["n_boot"]), int(spec["n_perm"])
+    n_resamples, n_permutations = int(spec["n_resamples"]), int(spec["n_permutations"])
     if len(pd.unique(units)) < 2:
-        n_boot = 0
+        n_resamples = 0
     n_layers = len(spec["layers"])
     scores, voxel = [], []
-    boot, null = np.full((n_boot, n_layers), np.nan), np.full((n_perm, n_layers), np.nan)
+    boot, null = np.full((n_resamples, n_layers), np.nan), np.full((n_permutations, n_layers), np.nan)
     for k, X in enumerate(spec["X"]):
         res = cross_validate_encoding(np.asarray(X, dtype=np.float64), Y, groups=groups, return_predictions=True,
                                       **cv_kwargs)
@@ -180,11 +180,11 @@ def encoding_unit(spec: dict) -> list[dict]:
         voxel.append(r)
         scores.append(float(np.nanmean(r)))
         pred = np.asarray(res["predictions"], dtype=np.float64)
-        if n_boot:
-            boot[:, k] = bootstrap_ci(Y, pred, groups=units, n_bootstraps=n_boot, ci=float(spec.get("ci", 0.95)),
+        if n_resamples:
+            boot[:, k] = bootstrap_ci(Y, pred, groups=units, n_resamples=n_resamples, ci=float(spec.get("ci", 0.95)),
                                       random_state=boot_seed).distribution
-        if n_perm:
-            perm = permutation_test(Y, pred, groups=groups, method="circular_shift", n_permutations=n_perm,
+        if n_permutations:
+            perm = permutation_test(Y, pred, groups=groups, method="circular_shift", n_permutations=n_permutations,
                                     random_state=perm_seed)
             null[:, k] = np.nanmean(perm.null, axis=1)  # null of the ROI-mean r
     ceiling_vox = spec.get("ceiling_voxels")

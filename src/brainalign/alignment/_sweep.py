@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._utils import as_list, check_option, logger, progress_bar
+from .._docs import fill_doc
+from .._utils import as_list, check_option, logger, parallel_map, progress_bar
 from ._inputs import BrainInput, ModelInput, normalize_brains, normalize_models
 from ._methods import ENCODING_DEFAULTS, RSA_DEFAULTS, TRSA_DEFAULTS, run_unit
 from ._prepare import (
@@ -60,16 +61,17 @@ def _options(methods: list[str], method_options: dict) -> dict[str, dict]:
     return out
 
 
-def _unit_seed(seed: int | None, uid: str) -> int:
-    base = 0 if seed is None else int(seed)
+def _unit_seed(random_state: int | None, uid: str) -> int:
+    base = 0 if random_state is None else int(random_state)
     return int(np.random.SeedSequence([base, zlib.crc32(uid.encode())]).generate_state(1)[0])
 
 
 # --------------------------------------------------------------------------- the sweep
+@fill_doc
 def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None, subjects: Any = None,
           layers: Any = None, stimuli: Any = None, stimulus_key: str = "stimulus_id", client: Any = None,
-          n_jobs: int = 1, cache_dir: Any = None, n_boot: int = 200, n_perm: int = 200, ci: float = 0.95,
-          seed: int | None = 0, progress: bool = True, return_voxel_scores: bool = False,
+          n_jobs: int = 1, cache_dir: Any = None, n_resamples: int = 200, n_permutations: int = 200, ci: float = 0.95,
+          random_state: int | None = 0, verbose: bool = False, return_voxel_scores: bool = False,
           **method_options: Any) -> pd.DataFrame:
     """Score every model x layer against every subject x ROI with every method: one tidy table.
 
@@ -97,23 +99,23 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         RDM ``stimulus_id`` pattern descriptors).
     client : dask.distributed.Client, optional
         Spread the units over a Dask cluster (``client.submit``); default runs locally.
-    n_jobs : int
+    %(n_jobs)s
         Local threads (when ``client`` is None).
     cache_dir : path, optional
         Each unit's rows are stored as JSON under a hash of its inputs and options; a
         re-run (e.g. after an interruption) reads them instead of recomputing.
-    n_boot : int
-        Bootstrap replicates for the CIs and ``p_best`` (RSA: stimuli resampled; encoding:
+    %(n_resamples)s
+        Used for the CIs and ``p_best`` (RSA: stimuli resampled; encoding:
         runs resampled), the same replicates for every layer of a unit.
-    n_perm : int
-        Permutations for the p-values (RSA: condition labels; encoding: circular shifts of
+    %(n_permutations)s
+        Used for the p-values (RSA: condition labels; encoding: circular shifts of
         the out-of-fold predictions within runs). ``p`` is one-sided (score > chance).
     ci : float
         Width of the bootstrap intervals.
-    seed : int or None
-        Every unit derives its own seed from ``seed`` and its identity, so local and Dask
+    %(random_state)s
+        Every unit derives its own generator from it and from its identity, so local and Dask
         runs give the same table.
-    progress : bool
+    %(verbose)s
         Show a progress bar over units.
     return_voxel_scores : bool
         Also return the per-channel encoding scores: ``(table, voxel_scores)`` with
@@ -165,35 +167,35 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     if not methods:
         raise ValueError(f"methods is empty; choose from {list(METHODS)}.")
     options = _options(methods, method_options)
-    for name, val in (("n_boot", n_boot), ("n_perm", n_perm)):
+    for name, val in (("n_resamples", n_resamples), ("n_permutations", n_permutations)):
         if not isinstance(val, (int, np.integer)) or val < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {val!r}.")
     if not 0 < ci < 1:
         raise ValueError(f"ci must be between 0 and 1, got {ci}.")
     if client is not None and not hasattr(client, "submit"):
         raise TypeError(f"client must be a dask.distributed.Client (with .submit), got {type(client).__name__}.")
-    models = normalize_models(features, stimuli=stimuli, layers=layers, progress=progress)
+    models = normalize_models(features, stimuli=stimuli, layers=layers, verbose=verbose)
     entries = normalize_brains(brain, subjects=subjects, rois=rois)
     if not entries:
         raise ValueError("No subject x ROI left to score after the subjects= / rois= selection.")
     cache = Path(cache_dir) if cache_dir is not None else None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-    common = dict(n_boot=int(n_boot), n_perm=int(n_perm), ci=float(ci))
+    common = dict(n_resamples=int(n_resamples), n_permutations=int(n_permutations), ci=float(ci))
     inner_plan = _check_encoding_inputs(entries, options["encoding"]) if "encoding" in options else {}
     # Units carry a cache key computed from cheap inputs only (hashes of the feature arrays /
-    # RDMs and of the brain data, options, seed); the expensive spec (ROI RDMs, ceilings,
+    # RDMs and of the brain data, options, random_state); the expensive spec (ROI RDMs, ceilings,
     # designs) is built only for the units that are not in the cache.
     digests: dict[int, str] = {}
     units: list[dict] = []
     for method in methods:
         opts = options[method]
         if method in ("rsa", "trsa"):
-            units.extend(_rsa_units(method, opts, models, entries, stimulus_key, seed, common, digests))
+            units.extend(_rsa_units(method, opts, models, entries, stimulus_key, random_state, common, digests))
         else:
-            units.extend(_encoding_units(opts, models, entries, stimulus_key, seed, common, return_voxel_scores,
+            units.extend(_encoding_units(opts, models, entries, stimulus_key, random_state, common, return_voxel_scores,
                                          inner_plan, digests))
-    rows, voxel_scores, n_cached, prep_s = _execute(units, cache, client=client, n_jobs=n_jobs, progress=progress)
+    rows, voxel_scores, n_cached, prep_s = _execute(units, cache, client=client, n_jobs=n_jobs, verbose=verbose)
     table = tidy(rows)
     table.attrs["timings"] = {"prepare_s": prep_s, "total_s": time.perf_counter() - t0}
     table.attrs["n_units"] = len(units)
@@ -216,7 +218,7 @@ def _digest(entries: list[BrainInput], k: int, digests: dict[int, str]) -> str:
     return digests[k]
 
 
-def _rsa_units(method, opts, models, entries, key, seed, common, digests):
+def _rsa_units(method, opts, models, entries, key, random_state, common, digests):
     if any(e.kind == "data" and e.data.data.ndim == 3 for e in entries) and opts.get("time_window") is None:
         logger.info("epoched data: RSA patterns concatenate all time points (set time_window=(tmin, tmax))")
     by_roi: dict[str, list[int]] = {}
@@ -248,7 +250,7 @@ def _rsa_units(method, opts, models, entries, key, seed, common, digests):
             d = subs[subj]
             return dict(method=method, model=model.name, layers=model.layers,
                         depths=[model.depths[lay] for lay in model.layers], subject=subj, roi=roi,
-                        options=opts, seed=unit_seed, ceiling=ceiling, layer_rdms=layer_rdms,
+                        options=opts, random_state=unit_seed, ceiling=ceiling, layer_rdms=layer_rdms,
                         brain_rdm=_reindex(d["rdm"], d["items"], items), **common)
         return build
 
@@ -260,9 +262,9 @@ def _rsa_units(method, opts, models, entries, key, seed, common, digests):
             roi_digests = [_digest(entries, k, digests) for k in idx]
             for k in idx:
                 subj = entries[k].subject
-                unit_seed = _unit_seed(seed, f"{method}|{model.name}|{subj}|{roi}")
+                unit_seed = _unit_seed(random_state, f"{method}|{model.name}|{subj}|{roi}")
                 meta = dict(method=method, model=model.name, layers=model.layers, subject=subj, roi=roi,
-                            options=opts, seed=unit_seed, stimulus_key=key, features=features,
+                            options=opts, random_state=unit_seed, stimulus_key=key, features=features,
                             brain=_digest(entries, k, digests), roi_brains=roi_digests, **common)
                 out.append(_unit(meta, builder(model, roi, subj, unit_seed)))
     return out
@@ -291,7 +293,7 @@ def _check_encoding_inputs(entries: list[BrainInput], opts: dict) -> dict[int, i
     return plan
 
 
-def _encoding_units(opts, models, entries, key, seed, common, return_voxels, inner_plan, digests):
+def _encoding_units(opts, models, entries, key, random_state, common, return_voxels, inner_plan, digests):
     memo: dict[int, tuple] = {}
 
     def brain_side(idx: int) -> tuple:
@@ -309,7 +311,7 @@ def _encoding_units(opts, models, entries, key, seed, common, return_voxels, inn
             X = [_design(model, lay, e.data, key, opts) for lay in model.layers]
             return dict(method="encoding", model=model.name, layers=model.layers,
                         depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
-                        options=opts, seed=unit_seed, X=X, Y=np.asarray(e.data.data), groups=groups,
+                        options=opts, random_state=unit_seed, X=X, Y=np.asarray(e.data.data), groups=groups,
                         boot_units=boot_units, ceiling_voxels=ceiling_vox, return_voxels=return_voxels,
                         inner_kfold=inner_plan.get(idx), **common)
         return build
@@ -319,16 +321,16 @@ def _encoding_units(opts, models, entries, key, seed, common, return_voxels, inn
         for model in models:
             if model.kind != "features":
                 raise ValueError(f"Encoding needs feature arrays; model {model.name!r} is given as RDMs.")
-            unit_seed = _unit_seed(seed, f"encoding|{model.name}|{e.subject}|{e.roi}")
+            unit_seed = _unit_seed(random_state, f"encoding|{model.name}|{e.subject}|{e.roi}")
             meta = dict(method="encoding", model=model.name, layers=model.layers, subject=e.subject, roi=e.roi,
-                        options=opts, seed=unit_seed, stimulus_key=key, return_voxels=return_voxels,
+                        options=opts, random_state=unit_seed, stimulus_key=key, return_voxels=return_voxels,
                         inner_kfold=inner_plan.get(idx), features=[model.layer_hash(lay) for lay in model.layers],
                         brain=_digest(entries, idx, digests), **common)
             out.append(_unit(meta, builder(model, idx, unit_seed)))
     return out
 
 
-def _execute(units, cache, *, client, n_jobs, progress):
+def _execute(units, cache, *, client, n_jobs, verbose):
     rows: list[dict] = []
     voxel_scores: dict = {}
     todo = []
@@ -358,21 +360,13 @@ def _execute(units, cache, *, client, n_jobs, progress):
         from distributed import as_completed
 
         futures = {client.submit(run_unit, spec, pure=False): (key, spec) for key, spec in todo}
-        for fut in progress_bar(as_completed(futures), verbose=progress, total=len(futures), desc="sweep (dask)"):
+        for fut in progress_bar(as_completed(futures), verbose=verbose, total=len(futures), desc="sweep (dask)"):
             key, spec = futures[fut]
             collect(key, spec, fut.result())
-    elif n_jobs is not None and n_jobs != 1 and len(todo) > 1:
-        from concurrent.futures import ThreadPoolExecutor, as_completed
-
-        workers = os.cpu_count() if n_jobs == -1 else int(n_jobs)
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futs = {pool.submit(run_unit, spec): (key, spec) for key, spec in todo}
-            for fut in progress_bar(as_completed(futs), verbose=progress, total=len(futs), desc="sweep"):
-                key, spec = futs[fut]
-                collect(key, spec, fut.result())
     else:
-        for key, spec in progress_bar(todo, verbose=progress, total=len(todo), desc="sweep"):
-            collect(key, spec, run_unit(spec))
+        results = parallel_map(lambda item: run_unit(item[1]), todo, n_jobs=n_jobs, verbose=verbose, desc="sweep")
+        for (key, spec), result in zip(todo, results):
+            collect(key, spec, result)
     order = {(u["method"], u["model"], u["subject"], u["roi"]): i for i, u in enumerate(units)}
     rows.sort(key=lambda r: (order.get((r["method"], r["model"], str(r["subject"]), str(r["roi"])), 0),
                              r["layer_index"]))

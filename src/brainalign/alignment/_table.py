@@ -7,7 +7,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .._utils import as_list, check_option
+from .._docs import fill_doc
+from .._utils import as_list, check_option, check_random_state
 
 #: Columns of the tidy table returned by :func:`brainalign.alignment.sweep`, in order.
 #: ``ceiling_low`` (lower noise-ceiling bound, RSA) and ``p_best`` (bootstrap probability
@@ -50,8 +51,9 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: Sequence[fl
     return [float(v[min(np.searchsorted(cw, q - 1e-12), len(v) - 1)]) for q in qs]
 
 
+@fill_doc
 def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subject", "roi", "method"),
-                  score: str = "score", n_boot: int = 1000, ci: float = 0.95, seed: int | None = 0) -> pd.DataFrame:
+                  score: str = "score", n_resamples: int = 1000, ci: float = 0.95, random_state: int | None = 0) -> pd.DataFrame:
     """The best layer for every ROI, with bootstrap uncertainty on which layer it is.
 
     Within each group of ``by`` the candidates are the table's (model, layer) rows; the
@@ -73,11 +75,11 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
         Columns that define a group; leave out ``"model"`` to pick the best (model, layer)
         pair across models.
     score : {"score", "normalized_score"}
-    n_boot : int
-        Bootstrap replicates (subject resampling and the normal-draw fallback).
+    %(n_resamples)s
+        Used for the subject resampling and the normal-draw fallback.
     ci : float
         Width of the interval on the best layer's depth.
-    seed : int or None
+    %(random_state)s
 
     Returns
     -------
@@ -101,15 +103,15 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
             raise ValueError(f"Cannot group by {col!r}: not a column of the table ({list(df.columns)}).")
     if not 0 < ci < 1:
         raise ValueError(f"ci must be between 0 and 1, got {ci}.")
-    if int(n_boot) < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot}.")
-    rng = np.random.default_rng(seed)
+    if int(n_resamples) < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples}.")
+    rng = check_random_state(random_state)
     alpha = (1 - ci) / 2
     df = df.copy()
     if "subject" not in df:
         df["subject"] = "all"
     df["subject"] = df["subject"].astype(object).where(df["subject"].notna(), "all")
-    out = [_assign_group(dict(zip(by, key if isinstance(key, tuple) else (key,))), g, by, score, n_boot, alpha, rng)
+    out = [_assign_group(dict(zip(by, key if isinstance(key, tuple) else (key,))), g, by, score, n_resamples, alpha, rng)
            for key, g in df.groupby(by, sort=False, dropna=False)]
     if "subject" in by and df["subject"].nunique() > 1:
         by_all = [c for c in by if c != "subject"]
@@ -119,7 +121,7 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
                 continue
             keyd = dict(zip(by_all, key if isinstance(key, tuple) else (key,)))
             keyd["subject"] = "all"
-            out.append(_assign_across_subjects(keyd, g, score, n_boot, alpha, rng))
+            out.append(_assign_across_subjects(keyd, g, score, n_resamples, alpha, rng))
     return pd.DataFrame(out)
 
 
@@ -130,7 +132,7 @@ def _candidates(g: pd.DataFrame) -> pd.DataFrame:
     return g.groupby(keys, sort=False).agg(**agg).reset_index()
 
 
-def _assign_group(key: dict, g: pd.DataFrame, by: list[str], score: str, n_boot: int, alpha: float,
+def _assign_group(key: dict, g: pd.DataFrame, by: list[str], score: str, n_resamples: int, alpha: float,
                   rng: np.random.Generator) -> dict:
     cand = _candidates(g)
     vals = cand[score].to_numpy(float)
@@ -140,13 +142,13 @@ def _assign_group(key: dict, g: pd.DataFrame, by: list[str], score: str, n_boot:
     if single_model and "p_best" in cand and cand["p_best"].notna().all() and cand["p_best"].sum() > 0:
         probs = cand["p_best"].to_numpy(float)
     else:
-        probs = _normal_draw_probs(cand, score, n_boot, rng)
+        probs = _normal_draw_probs(cand, score, n_resamples, rng)
     row = _summary(key, cand, best, probs, depths, alpha, by)
     row["n_subjects"] = int(g["subject"].nunique())
     return row
 
 
-def _normal_draw_probs(cand: pd.DataFrame, score: str, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def _normal_draw_probs(cand: pd.DataFrame, score: str, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     vals = cand[score].to_numpy(float)
     if {"ci_low", "ci_high"} <= set(cand.columns) and cand["ci_low"].notna().all():
         se = (cand["ci_high"].to_numpy(float) - cand["ci_low"].to_numpy(float)) / (2 * 1.959964)
@@ -155,9 +157,9 @@ def _normal_draw_probs(cand: pd.DataFrame, score: str, n_boot: int, rng: np.rand
             se = se * np.abs(scale)
     else:
         se = np.zeros_like(vals)
-    draws = vals[None] + rng.standard_normal((n_boot, len(vals))) * np.nan_to_num(se)[None]
+    draws = vals[None] + rng.standard_normal((n_resamples, len(vals))) * np.nan_to_num(se)[None]
     draws = np.where(np.isfinite(draws), draws, -np.inf)
-    return np.bincount(draws.argmax(axis=1), minlength=len(vals)) / n_boot
+    return np.bincount(draws.argmax(axis=1), minlength=len(vals)) / n_resamples
 
 
 def _summary(key: dict, cand: pd.DataFrame, best: int, probs: np.ndarray, depths: np.ndarray, alpha: float,
@@ -177,7 +179,7 @@ def _summary(key: dict, cand: pd.DataFrame, best: int, probs: np.ndarray, depths
     return row
 
 
-def _assign_across_subjects(key: dict, g: pd.DataFrame, score: str, n_boot: int, alpha: float,
+def _assign_across_subjects(key: dict, g: pd.DataFrame, score: str, n_resamples: int, alpha: float,
                             rng: np.random.Generator) -> dict:
     keys = [c for c in ("model", "layer") if c in g]
     piv = g.pivot_table(index="subject", columns=keys, values=score, aggfunc="mean", sort=False)
@@ -188,10 +190,10 @@ def _assign_across_subjects(key: dict, g: pd.DataFrame, score: str, n_boot: int,
     mean = np.nanmean(mat, axis=0)
     best = int(np.nanargmax(mean))
     n_sub = mat.shape[0]
-    idx = rng.integers(0, n_sub, size=(n_boot, n_sub))
-    boot = np.nanmean(mat[idx], axis=1)  # (n_boot, n_candidates)
+    idx = rng.integers(0, n_sub, size=(n_resamples, n_sub))
+    boot = np.nanmean(mat[idx], axis=1)  # (n_resamples, n_candidates)
     boot = np.where(np.isfinite(boot), boot, -np.inf)
-    probs = np.bincount(boot.argmax(axis=1), minlength=mat.shape[1]) / n_boot
+    probs = np.bincount(boot.argmax(axis=1), minlength=mat.shape[1]) / n_resamples
     cand = cand.copy()
     cand[score] = mean
     by = [c for c in key if c != "subject"] + ["subject"]
@@ -210,7 +212,7 @@ def _pref_depth(scores: np.ndarray, depths: np.ndarray) -> float:
 
 
 def preferred_depth(results: pd.DataFrame, *, by: Sequence[str] = ("model", "roi", "method"),
-                    score: str = "score", n_boot: int = 1000, ci: float = 0.95, seed: int | None = 0) -> pd.DataFrame:
+                    score: str = "score", n_resamples: int = 1000, ci: float = 0.95, random_state: int | None = 0) -> pd.DataFrame:
     """Score-weighted mean layer depth, per subject and across subjects.
 
     ``preferred_depth = sum_l max(score_l, 0) * depth_l / sum_l max(score_l, 0)``: 0 when
@@ -224,7 +226,7 @@ def preferred_depth(results: pd.DataFrame, *, by: Sequence[str] = ("model", "roi
     by : sequence of str
         Grouping columns besides ``subject``.
     score : {"score", "normalized_score"}
-    n_boot, ci, seed
+    n_resamples, ci, random_state
         Bootstrap over subjects for the across-subject interval (rows ``subject="all"``).
 
     Returns
@@ -246,7 +248,7 @@ def preferred_depth(results: pd.DataFrame, *, by: Sequence[str] = ("model", "roi
     df = df.copy()
     if "subject" not in df:
         df["subject"] = "all"
-    rng = np.random.default_rng(seed)
+    rng = check_random_state(random_state)
     alpha = (1 - ci) / 2
     rows = []
     per_subject = (df.groupby(by + ["subject"], sort=False, dropna=False)
@@ -262,7 +264,7 @@ def preferred_depth(results: pd.DataFrame, *, by: Sequence[str] = ("model", "roi
             keyd = dict(zip(by, key if isinstance(key, tuple) else (key,)))
             if len(vals) == 0:
                 continue
-            boot = vals[rng.integers(0, len(vals), size=(int(n_boot), len(vals)))].mean(axis=1)
+            boot = vals[rng.integers(0, len(vals), size=(int(n_resamples), len(vals)))].mean(axis=1)
             rows.append({**keyd, "subject": "all", "preferred_depth": float(vals.mean()),
                          "ci_low": float(np.quantile(boot, alpha)), "ci_high": float(np.quantile(boot, 1 - alpha)),
                          "n_subjects": len(vals)})

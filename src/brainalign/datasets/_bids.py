@@ -10,7 +10,6 @@ most specific file wins.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +166,7 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
     """
     from ..data import Stimuli
     from ._events import read_events
-    from ._fmri import load_fmri, load_gifti
+    from ._fmri import load_fmri, load_gifti, read_json, repetition_time
 
     root = Path(root)
     if not root.is_dir():
@@ -243,12 +242,11 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
         sidecars = [p for _, p in _candidates(r["path"], bases, "bold", ".json", ents)]
         meta: dict = {}
         for p in sidecars:
-            with open(p) as fh:
-                meta.update(json.load(fh))
+            meta.update(read_json(p))
         ents = {k: v for k, v in ents.items() if k != "hemi"}
         ev = _candidates(r["path"], bases, "events", ".tsv", ents)
         found.append(ev[-1][1] if ev else None)
-        trs.append(float(meta["RepetitionTime"]) if "RepetitionTime" in meta else None)
+        trs.append(repetition_time(meta, sidecars[-1] if sidecars else r["path"]))
         bold = ([str(p) for _, p in sorted(hemis[(r["ents"].get("ses"), r["ents"].get("run"))].items())]
                 if surface else str(r["path"]))
         records.append({**ents, "run": label, "bold": bold, "events": str(found[-1]) if ev else None,

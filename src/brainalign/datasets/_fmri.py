@@ -43,10 +43,34 @@ def _sidecar_tr(path: Path | None) -> tuple[float | None, str | None]:
     side = Path(str(_stem(path)) + ".json")
     if not side.is_file():
         return None, None
-    with open(side) as fh:
-        meta = json.load(fh)
+    meta = read_json(side)
+    return repetition_time(meta, side), str(side)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON sidecar as a dict; a malformed file names the file, line and column."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Malformed JSON in {path}, line {err.lineno} column {err.colno}: {err.msg}. "
+                         "Fix the file (a trailing comma or a missing quote?).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} holds a JSON {type(meta).__name__}, not an object of key: value pairs.")
+    return meta
+
+
+def repetition_time(meta: dict, path: Any) -> float | None:
+    """``RepetitionTime`` of a sidecar in seconds (None when absent); BIDS makes it a number."""
     value = meta.get("RepetitionTime")
-    return (float(value), str(side)) if value is not None else (None, str(side))
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
+        raise ValueError(
+            f"RepetitionTime in {path} is {value!r} ({type(value).__name__}); BIDS requires a positive "
+            "number of seconds, e.g. 2.0. Fix the sidecar, or pass tr=<seconds>."
+        )
+    return float(value)
 
 
 _TR_RANGE = (0.05, 20.0)  # seconds; outside it a TR is almost surely in the wrong unit
@@ -75,6 +99,8 @@ def resolve_tr(tr: float | None, sidecar: float | None, header: float | None, *,
 def _resolve_tr(tr: float | None, sidecar: float | None, header: float | None, *, where: str,
                 sidecar_name: str, header_name: str) -> tuple[float, str]:
     if tr is not None:
+        if isinstance(tr, (bool, np.bool_)) or not isinstance(tr, (int, float, np.integer, np.floating)):
+            raise TypeError(f"tr must be a positive number of seconds, got {type(tr).__name__} {tr!r}; e.g. tr=2.0.")
         if not (np.isfinite(tr) and tr > 0):
             raise ValueError(f"tr must be a positive number of seconds, got {tr!r}.")
         for name, val in ((sidecar_name, sidecar), (header_name, header)):
@@ -119,10 +145,27 @@ def _as_image(obj: Any, what: str):
         path = Path(obj)
         if not path.is_file():
             raise FileNotFoundError(f"The {what} file {str(path)!r} does not exist.")
-        return nib.load(path), path
+        try:
+            return nib.load(path), path
+        except Exception as err:  # ImageFileError, EOFError, gzip / zlib errors, OSError...
+            raise ValueError(
+                f"Could not read the {what} file {str(path)!r} ({type(err).__name__}: {err}). Expected a "
+                "NIfTI (.nii, .nii.gz) or GIfTI (.gii) image: is the file empty, truncated, or of another "
+                "format than its extension says?"
+            ) from None
     if (hasattr(obj, "dataobj") and hasattr(obj, "affine")) or isinstance(obj, nib.gifti.GiftiImage):
         return obj, None
     raise TypeError(f"{what} must be a file path or a nibabel image, got {type(obj).__name__}.")
+
+
+def image_data(img: Any, path: Path | None) -> np.ndarray:
+    """The voxel array of an image; a truncated file names the file instead of an EOFError."""
+    try:
+        return np.asanyarray(img.dataobj)
+    except Exception as err:  # EOFError / OSError / zlib.error on a truncated or corrupt file
+        where = f"file {str(path)!r}" if path is not None else "in-memory image"
+        raise ValueError(f"Could not read the voxel data of the {where} ({type(err).__name__}: {err}); "
+                         "the file is probably truncated (an interrupted download or copy?).") from None
 
 
 def _finite_std(block: np.ndarray) -> np.ndarray:
@@ -400,7 +443,7 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
     if mask is None:
         in_mask = np.ones(shape, bool)
         for img, _ in images:
-            in_mask &= _finite_std(np.asanyarray(img.dataobj)) > 0
+            in_mask &= _finite_std(image_data(img, path)) > 0
         if not in_mask.any():
             raise ValueError("No voxel varies over time in every run, so the default mask is empty; "
                              "pass mask= explicitly.")
@@ -408,7 +451,7 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
         in_mask = _mask_array(mask, shape, affine) != 0
         if not in_mask.any():
             raise ValueError(f"The mask selects no voxel (all {int(np.prod(shape))} values are 0).")
-    runs = [np.ascontiguousarray(np.asanyarray(img.dataobj)[in_mask].T, dtype=np.float32) for img, _ in images]
+    runs = [np.ascontiguousarray(image_data(img, path)[in_mask].T, dtype=np.float32) for img, path in images]
     ijk = np.argwhere(in_mask)
     xyz = nib.affines.apply_affine(affine, ijk)
     channels = pd.DataFrame({"i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2],
@@ -425,7 +468,47 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
 
 
 # --------------------------------------------------------------------------- surfaces
-def _gifti_series(obj: Any, hemi: str, label: Any) -> tuple[np.ndarray, float | None, Path | None]:
+# vertices per hemisphere of the standard meshes (fsaverage3..7 / ico, fsLR 32k and 59k / 164k)
+_MESH_SIZES = frozenset({162, 642, 2562, 10242, 40962, 163842, 32492, 59292})
+
+
+def _single_array_orientation(shape: tuple[int, int], hemi: str, label: Any, hint: int | None) -> int:
+    """Which axis of a single 2-D GIfTI data array holds the vertices (0 or 1).
+
+    Writers disagree: nilearn's ``SurfaceImage`` writes (n_vertices, n_volumes) while
+    nilearn's own test-data generator and several pipelines write (n_volumes, n_vertices), and
+    neither records it in the array's metadata. The vertex count decides: the count known
+    from a mask or another run of this hemisphere, else a standard mesh size (fsaverage,
+    fsLR), else the longer axis (surfaces have more vertices than runs have volumes).
+    """
+    if hint is not None:
+        axes = [ax for ax in (0, 1) if shape[ax] == hint]
+        if not axes:
+            raise ValueError(
+                f"The {hemi} GIfTI of run {label!r} holds one array of shape {shape}, but the {hemi} "
+                f"hemisphere has {hint} vertices (from its mask or another run)."
+            )
+        return axes[0]
+    known = [ax for ax in (0, 1) if shape[ax] in _MESH_SIZES]
+    if len(known) == 1:
+        return known[0]
+    if shape[0] == shape[1]:
+        raise ValueError(
+            f"The {hemi} GIfTI of run {label!r} holds one square {shape} array: the vertex axis is "
+            "ambiguous. Give mask={'" + hemi + "': ...} (one entry per vertex) to say how many vertices "
+            "the surface has, or save one data array per volume."
+        )
+    axis = int(np.argmax(shape))
+    if max(shape) < 2 * min(shape):
+        warnings.warn(
+            f"The {hemi} GIfTI of run {label!r} holds one {shape} array; read axis {axis} "
+            f"({shape[axis]}) as vertices and the other as volumes (the longer axis). If that is wrong, "
+            "give a mask with one entry per vertex.", stacklevel=4)
+    return axis
+
+
+def _gifti_series(obj: Any, hemi: str, label: Any, n_vertices: int | None = None
+                  ) -> tuple[np.ndarray, float | None, Path | None]:
     """(n_volumes, n_vertices) array, TR from the GIfTI ``TimeStep`` metadata (s), path."""
     img, path = _as_image(obj, f"{hemi} GIfTI")
     import nibabel as nib
@@ -434,13 +517,14 @@ def _gifti_series(obj: Any, hemi: str, label: Any) -> tuple[np.ndarray, float | 
         raise ValueError(f"The {hemi} surface of run {label!r} is not a GIfTI time series with data arrays.")
     arrays = [np.asarray(d.data) for d in img.darrays]
     if len(arrays) == 1 and arrays[0].ndim == 2:
-        series = arrays[0]  # one (n_volumes, n_vertices) array: rows are volumes, as nilearn reads it
+        axis = _single_array_orientation(arrays[0].shape, hemi, label, n_vertices)
+        series = arrays[0] if axis == 1 else arrays[0].T
     elif all(a.ndim == 1 for a in arrays) and len({a.shape for a in arrays}) == 1:
         series = np.stack(arrays)  # one array per volume (fMRIPrep's func.gii)
     else:
         raise ValueError(
             f"The {hemi} GIfTI of run {label!r} has data arrays of shapes {[a.shape for a in arrays][:4]}; "
-            "expected one 1D array of vertices per volume, or one (n_volumes, n_vertices) array."
+            "expected one 1D array of vertices per volume, or one 2D array of vertices x volumes."
         )
     step = img.darrays[0].meta.get("TimeStep") if img.darrays[0].meta is not None else None
     tr = float(step) / 1000.0 if step not in (None, "") and float(step) > 0 else None  # GIfTI TimeStep is in ms
@@ -457,8 +541,9 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
     ----------
     left, right : path, nibabel GiftiImage, or list of them (one per run), optional
         The time series of each hemisphere (at least one). Each file holds one data array
-        per volume (as fMRIPrep writes them) or one (n_volumes, n_vertices) array (rows are
-        volumes, as ``nilearn.surface.load_surf_data`` reads it).
+        per volume (as fMRIPrep writes them) or one 2-D array, vertices x volumes or volumes x
+        vertices (writers differ; the vertex axis is the one whose length matches the mask, a
+        standard mesh such as fsaverage5, or else the longer one).
     mask : dict of hemi -> bool array of shape (n_vertices,), optional
         The vertices to keep. Default: the vertices whose time series varies in every run
         (drops the medial wall, which is constant).
@@ -505,7 +590,8 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
         found: dict[str, list] = {"sidecar": [], "step": []}
         names = []
         for h in hemis:
-            series, step, path = _gifti_series(per_hemi[h][r], h, label)
+            hint = n_vertices.get(h, len(mask[h]) if h in mask else None)
+            series, step, path = _gifti_series(per_hemi[h][r], h, label, hint)
             n_vertices.setdefault(h, series.shape[1])
             if series.shape[1] != n_vertices[h]:
                 raise ValueError(f"Run {label!r} of the {h} hemisphere has {series.shape[1]} vertices, "

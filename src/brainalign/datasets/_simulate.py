@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._utils import Bunch, check_option
+from .._docs import fill_doc
+from .._utils import Bunch, check_option, check_random_state
 from ..data import BrainData, Features
 from ..stats import pearson_r
 
@@ -203,9 +204,10 @@ def _meg_kernel(times: np.ndarray, latency: float, shape: float = 4.0) -> np.nda
 
 
 # --------------------------------------------------------------------------- public
+@fill_doc
 def simulate_responses(features: Any, *, layer: str | None = None, n_channels: int = 100, snr: Any = 1.0,
                        kind: str = "static", n_repeats: int = 2, tr: float = 2.0, sfreq: float = 100.0,
-                       rois: dict | None = None, seed: int | None = None, tmin: float = -0.1,
+                       rois: dict | None = None, random_state: int | None = None, tmin: float = -0.1,
                        tmax: float = 0.5, latency: float = 0.12,
                        event_duration: float | None = None) -> tuple[BrainData, Bunch]:
     """Simulate brain responses driven by a known feature matrix, and return the truth.
@@ -247,8 +249,8 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
     rois : dict of str to str, optional
         ``{roi name: layer name}``: each ROI's channels are driven by a different layer of
         ``features`` (a Features object). The channels table gets a ``roi`` column.
-    seed : int, optional
-        Seed of the random generator; the same seed gives the same data and truth.
+    %(random_state)s
+        The same random_state gives the same data and the same truth.
     tmin, tmax, latency : float
         Epoch limits and kernel peak latency (s) for ``"meg"``.
     event_duration : float, optional
@@ -286,7 +288,7 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
     --------
     >>> import numpy as np
     >>> X = np.random.default_rng(0).standard_normal((50, 5))
-    >>> brain, truth = simulate_responses(X, n_channels=10, snr=2.0, seed=0)
+    >>> brain, truth = simulate_responses(X, n_channels=10, snr=2.0, random_state=0)
     >>> brain.shape, truth.weights.shape
     ((100, 10), (5, 10))
     """
@@ -299,7 +301,7 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
             raise ValueError(f"{name} must be a positive number, got {val!r}.")
     if rois is not None and (not isinstance(rois, dict) or not rois):
         raise ValueError(f"rois must be a non-empty dict {{roi name: layer name}}, got {rois!r}.")
-    rng = np.random.default_rng(seed)
+    rng = check_random_state(random_state)
     items, table, drivers = _resolve_inputs(features, layer, rois)
     n_items = len(items)
     if rois is not None and n_channels < len(rois):

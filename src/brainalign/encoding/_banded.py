@@ -52,7 +52,7 @@ class BandedRidgeCV(_EncodingBase):
     alphas : array of shape (n_alphas,)
     grid_steps : int
         Resolution of the simplex grid of band weights.
-    cv, fit_intercept, scoring, device, dtype, n_targets_batch, progress
+    cv, fit_intercept, scoring, device, dtype, n_targets_batch, verbose
         As in :class:`RidgeCV`.
 
     Attributes
@@ -72,13 +72,13 @@ class BandedRidgeCV(_EncodingBase):
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((120, 6)); Y = X[:, :3] @ rng.standard_normal((3, 2))
-    >>> m = BandedRidgeCV([slice(0, 3), slice(3, 6)], alphas=[0.1, 10.0], progress=False).fit(X, Y)
+    >>> m = BandedRidgeCV([slice(0, 3), slice(3, 6)], alphas=[0.1, 10.0], verbose=False).fit(X, Y)
     >>> m.best_alphas_.shape
     (2, 2)
     """
 
     def __init__(self, groups_of_features=None, *, alphas=DEFAULT_ALPHAS, grid_steps=4, cv=5, fit_intercept=True,
-                 scoring="r2", device="auto", dtype=None, n_targets_batch="auto", progress=True):
+                 scoring="r2", device="auto", dtype=None, n_targets_batch="auto", verbose=False):
         self.groups_of_features = groups_of_features
         self.alphas = alphas
         self.grid_steps = grid_steps
@@ -88,7 +88,7 @@ class BandedRidgeCV(_EncodingBase):
         self.device = device
         self.dtype = dtype
         self.n_targets_batch = n_targets_batch
-        self.progress = progress
+        self.verbose = verbose
 
     def _bands(self, n_features):
         groups = self.groups_of_features
@@ -127,7 +127,7 @@ class BandedRidgeCV(_EncodingBase):
         col_band = np.empty(p, dtype=np.int64)
         for b, idx in enumerate(bands):
             col_band[idx] = b
-        for w in progress_bar(weights, verbose=self.progress, desc="band weights"):
+        for w in progress_bar(weights, verbose=self.verbose, desc="band weights"):
             scale = np.sqrt(w)[col_band]
             out = solve_ridge_cv(Xn * scale, Y2, alphas, splits=splits, fit_intercept=self.fit_intercept,
                                  scoring=self.scoring, device=self.device, dtype=self.dtype,

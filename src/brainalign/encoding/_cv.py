@@ -97,7 +97,7 @@ def cross_validate_encoding(
     device: Any = "auto",
     dtype: Any = None,
     n_targets_batch: Any = "auto",
-    progress: bool = False,
+    verbose: bool = False,
 ) -> Bunch:
     """Outer leave-runs-out cross-validation of a ridge encoding model, inner alpha search.
 
@@ -118,7 +118,7 @@ def cross_validate_encoding(
     alphas : array of shape (n_alphas,)
     groups : array of shape (n_samples,), optional
         Run labels when ``brain`` is an array.
-    fit_intercept, scoring, device, dtype, n_targets_batch, progress
+    fit_intercept, scoring, device, dtype, n_targets_batch, verbose
         As in :class:`RidgeCV`.
     return_predictions : bool
         Also return the held-out predictions, array of shape (n_samples, n_targets).
@@ -167,7 +167,7 @@ def cross_validate_encoding(
     r_folds, r2_folds, best = [], [], []
     warned_single_run = False
     preds = np.zeros((n, t), dtype=np.float32 if dtype in (None, "float32") else np.float64)
-    for tr, te in progress_bar(outer, verbose=progress, desc="outer folds"):
+    for tr, te in progress_bar(outer, verbose=verbose, desc="outer folds"):
         g_tr = None if groups is None else np.asarray(groups)[tr]
         inner, g_inner = inner_cv, g_tr
         if g_tr is not None and isinstance(inner_cv, (int, np.integer)) and len(np.unique(g_tr)) < inner_cv:
@@ -182,7 +182,7 @@ def cross_validate_encoding(
                         "inner_cv=<splitter> to choose yourself.", stacklevel=2)
                     warned_single_run = True
         model = RidgeCV(alphas=alphas, cv=inner, fit_intercept=fit_intercept, scoring=scoring, device=device,
-                        dtype=dtype, n_targets_batch=n_targets_batch, progress=False)
+                        dtype=dtype, n_targets_batch=n_targets_batch, verbose=False)
         model.fit(Xn[tr], Y[tr], groups=g_inner)
         pred = model.predict(Xn[te])
         preds[te] = pred.reshape(len(te), t)

@@ -8,6 +8,7 @@ import torch
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._docs import fill_doc
 from .._backend import to_numpy
 from ._cv import check_cv
 from ._solvers import _check_alphas, solve_ridge_cv
@@ -78,6 +79,7 @@ class _EncodingBase(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.intercept_ = intercept
 
 
+@fill_doc
 class RidgeCV(_EncodingBase):
     """Ridge regression with the regularization chosen by cross-validation, per target.
 
@@ -100,7 +102,7 @@ class RidgeCV(_EncodingBase):
     device : "auto", str or torch.device
     dtype : None, "float32" or "float64"
     n_targets_batch : "auto" or int
-    progress : bool
+    %(verbose)s
 
     Attributes
     ----------
@@ -120,13 +122,13 @@ class RidgeCV(_EncodingBase):
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((100, 5)); Y = X @ rng.standard_normal((5, 4))
-    >>> model = RidgeCV(alphas=[0.1, 1.0, 10.0], progress=False).fit(X, Y)
+    >>> model = RidgeCV(alphas=[0.1, 1.0, 10.0], verbose=False).fit(X, Y)
     >>> model.coef_.shape, model.best_alphas_.shape
     ((4, 5), (4,))
     """
 
     def __init__(self, alphas=DEFAULT_ALPHAS, *, cv=5, alpha_per_target=True, fit_intercept=True,
-                 scoring="r2", solver="auto", device="auto", dtype=None, n_targets_batch="auto", progress=True):
+                 scoring="r2", solver="auto", device="auto", dtype=None, n_targets_batch="auto", verbose=False):
         self.alphas = alphas
         self.cv = cv
         self.alpha_per_target = alpha_per_target
@@ -136,7 +138,7 @@ class RidgeCV(_EncodingBase):
         self.device = device
         self.dtype = dtype
         self.n_targets_batch = n_targets_batch
-        self.progress = progress
+        self.verbose = verbose
 
     def fit(self, X, y, groups=None):
         """Fit on X (n_samples, n_features) and y (n_samples, n_targets); ``groups``: run labels."""
@@ -153,7 +155,7 @@ class RidgeCV(_EncodingBase):
         out = solve_ridge_cv(X, y, alphas, splits=splits, fit_intercept=self.fit_intercept,
                              alpha_per_target=self.alpha_per_target, scoring=self.scoring, solver=self.solver,
                              device=self.device, dtype=dtype, n_targets_batch=self.n_targets_batch,
-                             progress=self.progress)
+                             verbose=self.verbose)
         self._store(out.coef, out.intercept, squeeze)
         cv_scores, best = (out.cv_scores, out.best_alphas) if self._torch_in_ else (to_numpy(out.cv_scores), to_numpy(out.best_alphas))
         self.cv_scores_ = cv_scores[:, 0] if squeeze else cv_scores

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .._docs import fill_doc
 from .._backend import as_tensor, available_memory_bytes, resolve_device, resolve_dtype
 from .._utils import Bunch, check_option, logger, progress_bar
 
@@ -231,6 +232,7 @@ def _rotated(Xc, U, dual, dt):
 
 
 # ----------------------------------------------------------------------------- public solvers
+@fill_doc
 def solve_ridge_cv(
     X: Any,
     Y: Any,
@@ -245,7 +247,7 @@ def solve_ridge_cv(
     dtype: Any = None,
     n_targets_batch: Any = "auto",
     return_weights: bool = True,
-    progress: bool = False,
+    verbose: bool = False,
 ) -> Bunch:
     """Cross-validated ridge regression, alphas selected per target, all targets at once.
 
@@ -273,7 +275,7 @@ def solve_ridge_cv(
         Targets per chunk; ``"auto"`` sizes chunks from the device's free memory.
     return_weights : bool
         Refit on all samples with the selected alphas and return the weights.
-    progress : bool
+    %(verbose)s
         Show a progress bar over target chunks.
 
     Returns
@@ -334,7 +336,7 @@ def solve_ridge_cv(
     intercept = torch.zeros(n_targets, dtype=dt, device=dev) if return_weights else None
     # a single alpha for all targets needs every target's score before the refit
     two_pass = return_weights and not alpha_per_target
-    for j0 in progress_bar(starts, verbose=progress, desc="ridge CV"):
+    for j0 in progress_bar(starts, verbose=verbose, desc="ridge CV"):
         cols = slice(j0, min(j0 + batch, n_targets))
         Yb = Yt[:, cols]
         y_mean = Yb.mean(0) if fit_intercept else None

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from .._docs import fill_doc
 from .._backend import resolve_device, resolve_dtype
 from .._utils import check_option, logger, progress_bar
 from ..data import Features, Stimuli
@@ -57,6 +58,7 @@ def as_stimuli(stimuli: Any, sfreq: float | None = None) -> Stimuli:
     return Stimuli.from_images(items)
 
 
+@fill_doc
 class FeatureExtractor:
     """Layerwise features of any PyTorch / Hugging Face model for a table of stimuli.
 
@@ -86,7 +88,7 @@ class FeatureExtractor:
         ``stride`` (default: as many as fit, at most ``context``).
     cache_dir : str, path or False, optional
         Feature store folder; default ``$BRAINALIGN_CACHE`` when set, else no cache.
-    progress : bool
+    %(verbose)s
     processor : tokenizer / image processor / feature extractor, optional
     preprocess : callable, optional
         ``preprocess(list_of_contents) -> tensor or dict of tensors`` for plain modules.
@@ -118,7 +120,7 @@ class FeatureExtractor:
 
     def __init__(self, model: Any, *, layers: Any = "all", pooling: str = "mean", device: Any = "auto",
                  dtype: Any = None, batch_size: int | str = "auto", context: int | None = None,
-                 stride: int | None = None, cache_dir: Any = None, progress: bool = True,
+                 stride: int | None = None, cache_dir: Any = None, verbose: bool = False,
                  processor: Any = None, preprocess: Callable | None = None, local_files_only: bool = True,
                  trust_remote_code: bool = False, amp: bool | None = None, model_id: str | None = None) -> None:
         check_option("pooling", pooling, POOLINGS)
@@ -130,7 +132,7 @@ class FeatureExtractor:
                                  local_files_only=local_files_only, trust_remote_code=trust_remote_code,
                                  model_id=model_id)
         self.layers, self.pooling, self.batch_size = layers, pooling, batch_size
-        self.context, self.stride, self.progress, self.amp = context, stride, progress, amp
+        self.context, self.stride, self.verbose, self.amp = context, stride, verbose, amp
         self.device_ = resolve_device(device)
         self.cache_dir = cache_dir
         self._refs = resolve_layers(self.handle, layers)
@@ -235,7 +237,8 @@ class FeatureExtractor:
                 "compute": compute, "dtype": str(self.dtype), "stimuli": stim_hash}
 
     # --- extraction ----------------------------------------------------------------
-    def extract(self, stimuli: Any, *, sfreq: float | None = None, progress: bool | None = None) -> Features:
+    @fill_doc
+    def extract(self, stimuli: Any, *, sfreq: float | None = None, verbose: bool | None = None) -> Features:
         """Features of every requested layer for every stimulus item.
 
         Parameters
@@ -243,8 +246,8 @@ class FeatureExtractor:
         stimuli : Stimuli or list of str / images / waveforms
             One modality per call. Waveforms in a list need ``sfreq``.
         sfreq : float, optional
-        progress : bool, optional
-            Overrides the extractor's ``progress``.
+        %(verbose)s
+            Overrides the extractor's ``verbose``.
 
         Returns
         -------
@@ -256,7 +259,7 @@ class FeatureExtractor:
         import torch
 
         stim = as_stimuli(stimuli, sfreq)
-        progress = self.progress if progress is None else progress
+        verbose = self.verbose if verbose is None else verbose
         kind, units, n_positions = self._plan(stim)
         order = sorted(range(len(units)), key=lambda i: (str(getattr(units[i], "group", "")),
                                                           -getattr(units[i], "length", 0)))
@@ -281,7 +284,7 @@ class FeatureExtractor:
         else:
             writer = MemoryWriter(len(stim), len(units), self.dtype)
         try:
-            names = self._run(kind, units, order, writer, amp_dtype, n_positions, progress)
+            names = self._run(kind, units, order, writer, amp_dtype, n_positions, verbose)
             arrays = writer.finish(names)
         finally:
             writer.close()
@@ -305,7 +308,7 @@ class FeatureExtractor:
         cols = [c for c in _ITEM_COLUMNS if c in stim.table]
         return Features(arrays, items=stim.ids, item_table=stim.table[cols].copy(), provenance=provenance)
 
-    def _run(self, kind, units, order, writer, amp_dtype, n_positions, progress) -> list[str]:
+    def _run(self, kind, units, order, writer, amp_dtype, n_positions, verbose) -> list[str]:
         import torch
 
         module = self.handle.module
@@ -318,8 +321,8 @@ class FeatureExtractor:
         bs = _AUTO_START.get(dev.type, 64) if self.batch_size == "auto" else int(self.batch_size)
         hooks, captured, fired = self._install_hooks(module)
         names_in_order: list[str] | None = None
-        bar = progress_bar(range(len(todo)), verbose=progress, total=len(todo), desc="features")
-        bar_iter = iter(bar) if progress else None
+        bar = progress_bar(range(len(todo)), verbose=verbose, total=len(todo), desc="features")
+        bar_iter = iter(bar) if verbose else None
         try:
             pos = 0
             while pos < len(todo):

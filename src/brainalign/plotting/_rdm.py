@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._docs import fill_doc
 from ._common import add_colorbar, figure_of, new_figure
 
 
@@ -115,7 +116,8 @@ def plot_rdm(rdms: Any, *, titles: Sequence[str] | None = None, categories: Sequ
     return fig
 
 
-def plot_mds(rdms: Any, *, categories: Sequence[Any] | None = None, ax: Any = None, seed: int = 0,
+@fill_doc
+def plot_mds(rdms: Any, *, categories: Sequence[Any] | None = None, ax: Any = None, random_state: int = 0,
              title: str | None = None):
     """2-D metric MDS of the (mean) RDM: conditions close together are represented alike.
 
@@ -125,8 +127,8 @@ def plot_mds(rdms: Any, *, categories: Sequence[Any] | None = None, ax: Any = No
         Several RDMs are averaged first.
     categories : sequence of length n_conditions, optional
         Colours the points by category, with a legend.
-    seed : int
-        Seed of the MDS initialisation.
+    %(random_state)s
+        Used for the MDS initialisation.
 
     Returns
     -------
@@ -148,7 +150,7 @@ def plot_mds(rdms: Any, *, categories: Sequence[Any] | None = None, ax: Any = No
     if not np.isfinite(d).all():
         raise ValueError("The RDM has NaN/inf dissimilarities after averaging; MDS needs finite values.")
     params = inspect.signature(MDS).parameters
-    kw: dict[str, Any] = {"n_components": 2, "random_state": seed}
+    kw: dict[str, Any] = {"n_components": 2, "random_state": random_state}
     if "metric_mds" in params:  # scikit-learn >= 1.8
         kw.update(metric="precomputed", init="classical_mds")
     else:

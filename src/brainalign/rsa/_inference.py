@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._utils import Bunch, check_option, progress_bar
+from .._docs import fill_doc
+from .._utils import Bunch, check_option, check_random_state, progress_bar
 from ._common import as_vectors, n_cond_from_pairs
 from ._compare import compare
 
@@ -49,9 +50,10 @@ def _names(rdms: Any, n: int, prefix: str) -> list:
     return [f"{prefix}{k}" for k in range(n)]
 
 
-def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_bootstrap: int = 1000,
+@fill_doc
+def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_resamples: int = 1000,
               resample: str = "stimuli", rdm_descriptor: str = "subject", ci: float = 0.95,
-              seed: int | None = None, progress: bool = False) -> Bunch:
+              random_state: int | None = None, verbose: bool = False) -> Bunch:
     """Bootstrap CIs of RSA scores and paired model-vs-model tests.
 
     The score of a model is its mean similarity to the data RDMs. Each bootstrap sample
@@ -64,7 +66,7 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_bo
     data_rdms : rsatoolbox.rdm.RDMs or array, n_data RDMs
     method : str
         Comparison method (:func:`compare`).
-    n_bootstrap : int
+    %(n_resamples)s
     resample : {"stimuli", "subjects", "both"}
         Stimuli: duplicated stimuli contribute no self-pairs (rsatoolbox's convention).
         Subjects: whole groups of data RDMs sharing ``rdm_descriptor`` are drawn.
@@ -72,29 +74,29 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_bo
         Rdm descriptor of ``data_rdms`` that names the subject ("index": each RDM).
     ci : float
         Coverage of the percentile intervals.
-    seed : int, optional
-    progress : bool
+    %(random_state)s
+    %(verbose)s
 
     Returns
     -------
     Bunch
         ``scores``: DataFrame (model, score, se, ci_low, ci_high); ``paired``: DataFrame
         (model_a, model_b, difference, ci_low, ci_high, p) with a two-sided bootstrap p;
-        ``samples``: array of shape (n_bootstrap, n_models).
+        ``samples``: array of shape (n_resamples, n_models).
 
     Examples
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> res = bootstrap(rng.random((2, 45)), rng.random((3, 45)), n_bootstrap=20, seed=0)
+    >>> res = bootstrap(rng.random((2, 45)), rng.random((3, 45)), n_resamples=20, random_state=0)
     >>> list(res.scores.columns)
     ['model', 'score', 'se', 'ci_low', 'ci_high']
     """
     check_option("resample", resample, ["stimuli", "subjects", "both"])
     if not 0 < ci < 1:
         raise ValueError(f"ci must be in (0, 1); got {ci}.")
-    if n_bootstrap < 2:
-        raise ValueError(f"n_bootstrap must be at least 2; got {n_bootstrap}.")
+    if n_resamples < 2:
+        raise ValueError(f"n_resamples must be at least 2; got {n_resamples}.")
     vm, vd = as_vectors(model_rdms, "model_rdms"), as_vectors(data_rdms, "data_rdms")
     if vm.shape[1] != vd.shape[1]:
         raise ValueError(f"Models have {vm.shape[1]} pairs, data {vd.shape[1]}; they must share conditions.")
@@ -109,9 +111,9 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_bo
             groups = np.asarray(desc[rdm_descriptor])
         uniq = np.unique(groups)
         members = [np.flatnonzero(groups == g) for g in uniq]
-    rng = np.random.default_rng(seed)
-    samples = np.empty((n_bootstrap, vm.shape[0]))
-    for b in progress_bar(range(n_bootstrap), verbose=progress, total=n_bootstrap, desc="bootstrap"):
+    rng = check_random_state(random_state)
+    samples = np.empty((n_resamples, vm.shape[0]))
+    for b in progress_bar(range(n_resamples), verbose=verbose, total=n_resamples, desc="bootstrap"):
         rows = np.arange(vd.shape[0])
         if resample in ("subjects", "both"):
             pick = rng.integers(0, len(members), len(members))

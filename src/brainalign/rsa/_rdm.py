@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._docs import fill_doc
 from .._backend import as_tensor, available_memory_bytes, resolve_device, resolve_dtype
 from .._utils import check_option, logger, progress_bar
 from ._common import make_rdms
@@ -24,10 +25,11 @@ _MEASURE = {"euclidean": "squared euclidean", "correlation": "correlation", "cos
             "mahalanobis": "squared mahalanobis", "crossnobis": "crossnobis"}
 
 
+@fill_doc
 def calc_rdm(data: Any, *, method: str = "correlation", descriptor: str | None = None,
              cv_descriptor: str | None = None, noise: Any = None, remove_mean: bool = False,
              device: Any = "auto", dtype: Any = "float64", chunk_size: int | None = None,
-             progress: bool = False):
+             verbose: bool = False):
     """Representational dissimilarity matrices from brain data, features or arrays.
 
     Parameters
@@ -65,7 +67,7 @@ def calc_rdm(data: Any, *, method: str = "correlation", descriptor: str | None =
     chunk_size : int, optional
         Channels per chunk; by default chosen from the free memory (``BRAINALIGN_MEMORY_LIMIT``
         caps it).
-    progress : bool
+    %(verbose)s
         Show a progress bar over chunks.
 
     Returns
@@ -84,7 +86,7 @@ def calc_rdm(data: Any, *, method: str = "correlation", descriptor: str | None =
     check_option("method", method, RDM_METHODS)
     if _is_features(data):
         return _calc_features(data, method=method, noise=noise, remove_mean=remove_mean,
-                              device=device, dtype=dtype, chunk_size=chunk_size, progress=progress)
+                              device=device, dtype=dtype, chunk_size=chunk_size, verbose=verbose)
     x, samples, rdm_desc, base_desc = _unpack(data)
     if method == "crossnobis" and descriptor is None:
         raise ValueError(
@@ -98,10 +100,10 @@ def calc_rdm(data: Any, *, method: str = "correlation", descriptor: str | None =
     chunk = chunk_size or _auto_chunk(x.shape[0], dev, tdt)
     if method == "crossnobis":
         folds = _folds(samples, descriptor, cv_descriptor, codes)
-        vec = _crossnobis(x, codes, folds, prec, remove_mean, dev, tdt, chunk, progress)
+        vec = _crossnobis(x, codes, folds, prec, remove_mean, dev, tdt, chunk, verbose)
     else:
         center = method == "correlation" or remove_mean
-        gram = _gram(x, codes, prec, center, dev, tdt, chunk, progress)
+        gram = _gram(x, codes, prec, center, dev, tdt, chunk, verbose)
         vec = _from_gram(gram, method, x.shape[1])
     extra = {"cv_descriptor": cv_descriptor} if method == "crossnobis" and cv_descriptor else {}
     return make_rdms(vec[None], measure=_MEASURE[method] if (method != "mahalanobis" or prec is not None)
@@ -209,10 +211,10 @@ def _auto_chunk(n_rows: int, device, dtype) -> int:
 
 
 # ------------------------------------------------------------------------------ kernels
-def _chunks(x: Any, chunk: int, progress: bool):
+def _chunks(x: Any, chunk: int, verbose: bool):
     n_ch = x.shape[1]
     starts = range(0, n_ch, chunk)
-    for s in progress_bar(starts, verbose=progress, total=len(starts), desc="RDM chunks"):
+    for s in progress_bar(starts, verbose=verbose, total=len(starts), desc="RDM chunks"):
         yield slice(s, min(s + chunk, n_ch))
 
 
@@ -228,7 +230,7 @@ def _average(block, codes_t, counts_t, n_cond: int):
     return out / counts_t[:, None]
 
 
-def _gram(x, codes, prec, center, dev, tdt, chunk, progress) -> np.ndarray:
+def _gram(x, codes, prec, center, dev, tdt, chunk, verbose) -> np.ndarray:
     """Condition x condition inner products of the (averaged, centred, whitened) patterns."""
     import torch
 
@@ -251,14 +253,14 @@ def _gram(x, codes, prec, center, dev, tdt, chunk, progress) -> np.ndarray:
             means += patterns(sl).sum(1)
         means /= n_ch
     if full:  # a full precision couples channels: materialise the averaged patterns
-        pats = torch.cat([patterns(sl) for sl in _chunks(x, chunk, progress)], dim=1)
+        pats = torch.cat([patterns(sl) for sl in _chunks(x, chunk, verbose)], dim=1)
         if means is not None:
             pats = pats - means[:, None]
         p = torch.as_tensor(prec, dtype=tdt, device=dev)
         return (pats @ p @ pats.T).cpu().numpy()
     gram = torch.zeros((n_cond, n_cond), dtype=tdt, device=dev)
     w = None if prec is None else torch.as_tensor(prec, dtype=tdt, device=dev)
-    for sl in _chunks(x, chunk, progress):
+    for sl in _chunks(x, chunk, verbose):
         a = patterns(sl)
         if means is not None:
             a = a - means[:, None]
@@ -302,7 +304,7 @@ def _folds(samples, descriptor, cv_descriptor, codes) -> np.ndarray:
     return folds
 
 
-def _crossnobis(x, codes, folds, prec, remove_mean, dev, tdt, chunk, progress) -> np.ndarray:
+def _crossnobis(x, codes, folds, prec, remove_mean, dev, tdt, chunk, verbose) -> np.ndarray:
     import torch
 
     n_cond, n_fold, n_ch = int(codes.max()) + 1, int(folds.max()) + 1, x.shape[1]
@@ -334,7 +336,7 @@ def _crossnobis(x, codes, folds, prec, remove_mean, dev, tdt, chunk, progress) -
         mtrain, mtest = mtrain / n_ch, mtest / n_ch
     full = prec is not None and prec.ndim == 2
     if full:
-        parts = [fold_means(sl) for sl in _chunks(x, chunk, progress)]
+        parts = [fold_means(sl) for sl in _chunks(x, chunk, verbose)]
         tr = torch.cat([p[0] for p in parts], -1)
         te = torch.cat([p[1] for p in parts], -1)
         if remove_mean:
@@ -344,7 +346,7 @@ def _crossnobis(x, codes, folds, prec, remove_mean, dev, tdt, chunk, progress) -
     else:
         w = None if prec is None else torch.as_tensor(prec, dtype=tdt, device=dev)
         kernel = torch.zeros((n_fold, n_cond, n_cond), dtype=tdt, device=dev)
-        for sl in _chunks(x, chunk, progress):
+        for sl in _chunks(x, chunk, verbose):
             tr, te = fold_means(sl)
             if remove_mean:
                 tr, te = tr - mtrain[..., None], te - mtest[..., None]

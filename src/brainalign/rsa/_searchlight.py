@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._utils import Bunch, check_option, progress_bar
+from .._docs import fill_doc
+from .._utils import Bunch, check_option, parallel_map
 from ._common import as_vectors
 from ._compare import compare
 from ._inference import _names
@@ -41,9 +42,10 @@ def _sphere_rdms(x: np.ndarray, spheres: list, method: str) -> np.ndarray:
     return out
 
 
+@fill_doc
 def searchlight(brain: Any, model_rdms: Any, *, radius: float = 6.0, rdm_method: str = "correlation",
                 compare_method: str = "spearman", descriptor: str | None = None, min_voxels: int = 5,
-                chunk_size: int = 256, n_jobs: int = 1, progress: bool = False) -> Bunch:
+                chunk_size: int = 256, n_jobs: int = 1, verbose: bool = False) -> Bunch:
     """Searchlight RSA: at every voxel, the RDM of the sphere around it vs each model RDM.
 
     Parameters
@@ -63,7 +65,7 @@ def searchlight(brain: Any, model_rdms: Any, *, radius: float = 6.0, rdm_method:
         Spheres with fewer voxels get NaN.
     chunk_size : int
         Spheres per chunk (RDMs of a chunk are compared in one batched call).
-    n_jobs : int
+    %(n_jobs)s
         Threads working on chunks in parallel (numpy releases the GIL in the products).
 
     Returns
@@ -105,17 +107,8 @@ def searchlight(brain: Any, model_rdms: Any, *, radius: float = 6.0, rdm_method:
             res[:, ~bad] = compare(vm, rdms[~bad], method=compare_method)
         return centres, res
 
-    if n_jobs == 1:
-        results = map(run, chunks)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(max_workers=n_jobs)
-        results = pool.map(run, chunks)
-    for centres, res in progress_bar(results, verbose=progress, total=len(chunks), desc="searchlight"):
+    for centres, res in parallel_map(run, chunks, n_jobs=n_jobs, verbose=verbose, desc="searchlight"):
         maps[:, centres] = res
-    if n_jobs != 1:
-        pool.shutdown()
     images = None
     if brain.space.get("kind") == "volume":
         images = [brain.to_image(m) for m in np.nan_to_num(maps)]

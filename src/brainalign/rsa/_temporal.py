@@ -19,7 +19,7 @@ __all__ = ["time_resolved"]
 def time_resolved(brain: Any, model_rdms: Any, *, rdm_method: str = "correlation",
                   compare_method: str = "spearman", descriptor: str | None = None,
                   cv_descriptor: str | None = None, window: int = 1, step: int = 1,
-                  device: Any = "cpu", progress: bool = False) -> Bunch:
+                  device: Any = "cpu", verbose: bool = False) -> Bunch:
     """One RDM per time point (or sliding window), compared with every model / layer RDM.
 
     Parameters
@@ -68,7 +68,7 @@ def time_resolved(brain: Any, model_rdms: Any, *, rdm_method: str = "correlation
     starts = list(range(0, n_times - window + 1, step))
     times = np.array([brain.times[s:s + window].mean() for s in starts])
     vecs = []
-    for s in progress_bar(starts, verbose=progress, total=len(starts), desc="time points"):
+    for s in progress_bar(starts, verbose=verbose, total=len(starts), desc="time points"):
         sub = brain.with_data(data[:, :, s:s + window].mean(-1) if window > 1 else data[:, :, s])
         rdm = calc_rdm(sub, method=rdm_method, descriptor=descriptor, cv_descriptor=cv_descriptor, device=device)
         vecs.append(rdm.get_vectors()[0])

@@ -6,20 +6,22 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._docs import fill_doc
 from .._backend import to_numpy
-from .._utils import Bunch
+from .._utils import Bunch, check_random_state
 from ._scores import pearson_r
 
 __all__ = ["bootstrap_ci"]
 
 
+@fill_doc
 def bootstrap_ci(
     y_true: Any,
     y_pred: Any,
     *,
     groups: Any = None,
     score_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] = pearson_r,
-    n_bootstraps: int = 1000,
+    n_resamples: int = 1000,
     ci: float = 0.95,
     random_state: Any = 0,
 ) -> Bunch:
@@ -35,21 +37,21 @@ def bootstrap_ci(
         Resampling unit of every sample (stimulus id or run); default: each sample.
     score_fn : callable
         ``score_fn(y_true, y_pred) -> (n_targets,)``; default :func:`pearson_r`.
-    n_bootstraps : int
+    %(n_resamples)s
     ci : float
         Coverage, e.g. 0.95 for the 2.5 and 97.5 percentiles.
-    random_state : int or Generator
+    %(random_state)s
 
     Returns
     -------
     Bunch with ``mean`` (observed ROI mean), ``ci_low``, ``ci_high`` and ``distribution``
-    (n_bootstraps,).
+    (n_resamples,).
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> y = rng.standard_normal((100, 3)); pred = y + rng.standard_normal((100, 3))
-    >>> res = bootstrap_ci(y, pred, n_bootstraps=200)
+    >>> res = bootstrap_ci(y, pred, n_resamples=200)
     >>> bool(res.ci_low < res.mean < res.ci_high)
     True
     """
@@ -70,9 +72,9 @@ def bootstrap_ci(
         units = [np.flatnonzero(g == u) for u in np.unique(g)]
     if len(units) < 2:
         raise ValueError(f"The bootstrap needs at least 2 resampling units; got {len(units)}.")
-    rng = np.random.default_rng(random_state)
-    dist = np.empty(n_bootstraps)
-    for k in range(n_bootstraps):
+    rng = check_random_state(random_state)
+    dist = np.empty(n_resamples)
+    for k in range(n_resamples):
         idx = np.concatenate([units[i] for i in rng.integers(0, len(units), len(units))])
         dist[k] = np.nanmean(score_fn(yt[idx], yp[idx]))
     lo, hi = np.percentile(dist, [50 * (1 - ci), 100 - 50 * (1 - ci)])

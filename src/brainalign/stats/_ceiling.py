@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._docs import fill_doc
 from .._backend import to_numpy
-from .._utils import check_option
+from .._utils import check_option, check_random_state
 from ._scores import pearson_r
 
 __all__ = ["explainable_variance", "noise_ceiling", "normalize_scores", "split_half_reliability"]
@@ -28,6 +29,7 @@ def _repeat_groups(data: Any, stimulus_ids: Any):
     return X, codes, counts
 
 
+@fill_doc
 def split_half_reliability(data: Any, stimulus_ids: Any, *, n_splits: int = 100, spearman_brown: bool = True,
                            random_state: Any = 0) -> np.ndarray:
     """Split-half reliability of every channel from repeated presentations.
@@ -44,7 +46,7 @@ def split_half_reliability(data: Any, stimulus_ids: Any, *, n_splits: int = 100,
     stimulus_ids : array of shape (n_samples,)
     n_splits : int
     spearman_brown : bool
-    random_state : int or numpy Generator
+    %(random_state)s
 
     Returns
     -------
@@ -63,7 +65,7 @@ def split_half_reliability(data: Any, stimulus_ids: Any, *, n_splits: int = 100,
     keep = np.flatnonzero(counts >= 2)
     if len(keep) < 3:
         raise ValueError(f"Only {len(keep)} stimuli are repeated; split-half reliability needs at least 3.")
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     members = [np.flatnonzero(codes == k) for k in keep]
     total = np.zeros(X.shape[1])
     for _ in range(int(n_splits)):

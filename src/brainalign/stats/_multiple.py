@@ -55,7 +55,7 @@ def max_stat_pvalues(observed: Any, null: Any, *, tail: str = "greater") -> np.n
     """Family-wise error corrected p-values with the maximum statistic (Nichols & Holmes 2002).
 
     Each target's corrected p-value is the fraction of permutations whose *maximum over
-    targets* reaches the observed value: ``(1 + #{k : max_j null[k, j] >= obs}) / (1 + n_perm)``.
+    targets* reaches the observed value: ``(1 + #{k : max_j null[k, j] >= obs}) / (1 + n_permutations)``.
 
     Parameters
     ----------

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from .._docs import fill_doc
 from .._backend import to_numpy
-from .._utils import Bunch, check_option, progress_bar
+from .._utils import Bunch, check_option, check_random_state, progress_bar
 from ._multiple import fdr_correction, max_stat_pvalues
 from ._scores import pearson_r, r2_score
 
@@ -26,6 +27,7 @@ def _blocks(n: int, groups: Any, block_size: int | None) -> list[np.ndarray]:
     return [np.arange(s, min(s + block_size, n)) for s in range(0, n, block_size)]
 
 
+@fill_doc
 def permutation_test(
     y_true: Any,
     y_pred: Any,
@@ -37,7 +39,7 @@ def permutation_test(
     metric: str = "pearson_r",
     alpha: float = 0.05,
     random_state: Any = 0,
-    progress: bool = False,
+    verbose: bool = False,
 ) -> Bunch:
     """Per-target permutation p-values of held-out scores, preserving autocorrelation.
 
@@ -59,12 +61,12 @@ def permutation_test(
         Run labels (preferred); else ``block_size``.
     method : {"circular_shift", "block"}
     block_size : int, optional
-    n_permutations : int
+    %(n_permutations)s
     metric : {"pearson_r", "r2"}
     alpha : float
         Level for the FDR decision ``reject_fdr``.
-    random_state : int or Generator
-    progress : bool
+    %(random_state)s
+    %(verbose)s
 
     Returns
     -------
@@ -100,10 +102,10 @@ def permutation_test(
         if len(blocks) < 2:
             raise ValueError("method='block' needs at least 2 blocks.")
         to_sample_order = np.argsort(np.concatenate(blocks))  # the same for every permutation
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     observed = score_fn(yt, yp)
     null = np.empty((n_permutations, yt.shape[1]))
-    for k in progress_bar(range(n_permutations), verbose=progress, desc="permutations"):
+    for k in progress_bar(range(n_permutations), verbose=verbose, desc="permutations"):
         if method == "circular_shift":
             perm = np.empty(n, dtype=np.int64)
             for b in blocks:
