@@ -499,7 +499,7 @@ def _single_array_orientation(shape: tuple[int, int], hemi: str, label: Any, hin
             "the surface has, or save one data array per volume."
         )
     axis = int(np.argmax(shape))
-    if max(shape) < 2 * min(shape):
+    if max(shape) < 10 * min(shape):  # e.g. nilearn's fake BIDS data: 30 volumes x 10 vertices
         warnings.warn(
             f"The {hemi} GIfTI of run {label!r} holds one {shape} array; read axis {axis} "
             f"({shape[axis]}) as vertices and the other as volumes (the longer axis). If that is wrong, "
