@@ -40,7 +40,8 @@ def test_circular_null_is_every_nonzero_lag(rng, metric, score):
 def test_block_null_is_every_other_order(rng):
     y, pred = rng.standard_normal((30, 1)), rng.standard_normal((30, 1))
     groups = np.repeat([2, 0, 1], 10)  # labels out of order: blocks follow the samples
-    res = permutation_test(y, pred, groups=groups, method="block", n_permutations=300)
+    with pytest.warns(UserWarning, match="only 6 orders"):
+        res = permutation_test(y, pred, groups=groups, method="block", n_permutations=300)
     blocks = [np.arange(0, 10), np.arange(10, 20), np.arange(20, 30)]
     from itertools import permutations
 

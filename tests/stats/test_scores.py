@@ -86,10 +86,11 @@ def test_concatenated_r_is_biased_negative_under_the_null(rng):
     for k in range(5):
         tr, te = labels != k, labels == k
         Xtr = np.c_[np.ones(tr.sum()), X[tr]]
-        beta = np.linalg.solve(Xtr.T @ Xtr + 10.0 * np.eye(n_feat + 1), Xtr.T @ Y[tr])
+        beta = np.linalg.solve(Xtr.T @ Xtr + 100.0 * np.eye(n_feat + 1), Xtr.T @ Y[tr])
         pred[te] = np.c_[np.ones(te.sum()), X[te]] @ beta
     folds = cross_validated_r(Y, pred, labels)
     concat = cross_validated_r(Y, pred, labels, average="concatenated")
     se = lambda v: v.std() / np.sqrt(len(v))  # noqa: E731
-    assert abs(folds.mean()) < 3 * se(folds)
-    assert concat.mean() + 3 * se(concat) < 0  # biased negative (significantly, over 400 null data sets)
+    assert abs(folds.mean()) < 4 * se(folds)  # centred on 0
+    gap = concat - folds  # paired over the same null data sets: about -0.03 here, -0.1 with other designs
+    assert gap.mean() < -0.02 and gap.mean() + 5 * se(gap) < 0

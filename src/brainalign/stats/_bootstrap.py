@@ -95,22 +95,36 @@ def _draws(rng: np.random.Generator, n_units: int, n_resamples: int) -> np.ndarr
     return rng.integers(0, n_units, size=(n_resamples, n_units))
 
 
-def _weighted_scores(yt: np.ndarray, yp: np.ndarray, weights: np.ndarray, metric: str) -> np.ndarray:
-    """(n_resamples, n_targets) scores of the resamples given as sample weights (n_resamples, n_samples)."""
-    yc, pc = yt - yt.mean(0), yp - yp.mean(0)  # centring first keeps the weighted sums well conditioned
-    w = weights
-    nw = w.sum(1, keepdims=True)
-    sy, syy = w @ yc, w @ (yc * yc)
+def _unit_sums(yt: np.ndarray, yp: np.ndarray, units: list[np.ndarray], metric: str) -> dict[str, np.ndarray]:
+    """Per-unit sums (n_units, n_targets) of the terms the metric needs (data centred first, for conditioning)."""
+    yc, pc = yt - yt.mean(0), yp - yp.mean(0)
+    order = np.concatenate(units)
+    starts = np.r_[0, np.cumsum([len(u) for u in units])[:-1]]
+
+    def per_unit(v: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(v[order], starts, axis=0)
+
+    out = {"y": per_unit(yc), "yy": per_unit(yc * yc), "n": np.array([len(u) for u in units], dtype=np.float64)}
+    if metric == "pearson_r":
+        out.update(p=per_unit(pc), pp=per_unit(pc * pc), yp=per_unit(yc * pc))
+    else:
+        out.update(dd=per_unit((yt - yp) ** 2))
+    return out
+
+
+def _weighted_scores(sums: dict[str, np.ndarray], counts: np.ndarray, metric: str) -> np.ndarray:
+    """(n_resamples, n_targets) scores of the resamples given as unit counts (n_resamples, n_units)."""
+    nw = (counts @ sums["n"])[:, None]
+    sy, syy = counts @ sums["y"], counts @ sums["yy"]
     var_y = syy - sy * sy / nw
     if metric == "pearson_r":
-        sp, spp, syp = w @ pc, w @ (pc * pc), w @ (yc * pc)
+        sp, spp, syp = counts @ sums["p"], counts @ sums["pp"], counts @ sums["yp"]
         num = syp - sy * sp / nw
         den = np.sqrt(np.clip(var_y, 0, None) * np.clip(spp - sp * sp / nw, 0, None))
         tiny = den <= 1e-12 * np.sqrt(np.clip(syy * spp, 0, None))
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(tiny, np.nan, np.clip(num / np.where(tiny, 1, den), -1, 1))
-    d = yt - yp
-    sse = w @ (d * d)
+    sse = counts @ sums["dd"]
     tiny = var_y <= 1e-12 * np.clip(syy, 0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(tiny, np.nan, 1 - sse / np.where(tiny, 1, var_y))
@@ -211,17 +225,14 @@ def bootstrap_ci(
     else:
         observed, const = (_pearson if metric == "pearson_r" else _r2)(yt, yp)
         warn_constant(const, "y_true or y_pred" if metric == "pearson_r" else "y_true", "the score", stacklevel=2)
-        yt64, yp64 = yt.astype(np.float64), yp.astype(np.float64)
-        owner = np.empty(n, dtype=np.int64)
-        for i, u in enumerate(units):
-            owner[u] = i
+        sums = _unit_sums(yt.astype(np.float64), yp.astype(np.float64), units, metric)
         dist = np.empty(n_resamples)
-        step = max(1, int(2e7 // max(n * (1 + yt.shape[1]), 1)))  # bound the (chunk, n_samples) weights
+        step = max(1, int(2e7 // (len(units) * (1 + yt.shape[1]))))  # bound the (chunk, n_targets) arrays
         for s in range(0, n_resamples, step):
             chunk = draws[s:s + step]
             flat = (np.arange(len(chunk))[:, None] * len(units) + chunk).ravel()
             counts = np.bincount(flat, minlength=chunk.size).reshape(len(chunk), len(units)).astype(np.float64)
-            scores = _weighted_scores(yt64, yp64, counts[:, owner], metric)
+            scores = _weighted_scores(sums, counts, metric)
             with np.errstate(invalid="ignore"):
                 ok = np.isfinite(scores).any(1)
                 dist[s:s + step] = np.where(ok, np.nanmean(np.where(ok[:, None], scores, 0), axis=1), np.nan)

@@ -20,7 +20,7 @@ def _pvalues(pvals: Any) -> np.ndarray:
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"p-values must lie in [0, 1] and contain no NaN; {int(bad.sum())} do not (first at index "
-                         f"{first}: {p[first]!r}). Drop the tests whose p-value is undefined before correcting.")
+                         f"{first}: {float(p[first])}). Drop the tests whose p-value is undefined before correcting.")
     return p
 
 
