@@ -64,6 +64,8 @@ def test_bad_parameters_name_themselves(rng):
         bootstrap_ci(y, y, groups=g, metric="spearman")
     with pytest.raises(ValueError, match="'interval'"):
         bootstrap_ci(y, y, groups=g, interval="bca")
+    with pytest.raises(ValueError, match="random_state must be a non-negative int; got -1"):
+        bootstrap_ci(y, y, groups=g, random_state=-1)
     with pytest.raises(ValueError, match="y_pred holds 1 NaN"):
         bootstrap_ci(y, np.where(np.arange(40)[:, None] + np.arange(2) == 0, np.nan, y), groups=g)
 

@@ -8,6 +8,12 @@
 - group level (subjects as the random effect): :func:`sign_flip_test`, :func:`pairwise_comparisons`,
   :func:`joint_bootstrap`, :func:`p_best`;
 - multiple comparisons: :func:`fdr_correction`, :func:`holm_correction`, :func:`max_stat_pvalues`.
+
+Rules for bad input, the same in every function: NaN or inf in the data raises a ValueError
+naming the array, the column and the first sample; a score that is undefined (a constant
+column) is NaN with one ``RuntimeWarning`` per call; counts (``n_resamples``,
+``n_permutations``...) must be ints of at least 1 and levels (``ci``, ``alpha``) lie in (0, 1),
+else the error names the parameter.
 """
 
 from ._bootstrap import bootstrap_ci, bootstrap_units
