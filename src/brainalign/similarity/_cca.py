@@ -48,11 +48,11 @@ def _basis(rep: Rep, variance: float | None):
 
 
 def _check_dims(a: Rep, ra: int, b: Rep, rb: int, variance: float | None, method_hint: str) -> None:
-    n = a.n
+    n = a.n_distinct
     if ra + rb > n - 1:
         kept = "kept directions" if variance is not None else "ranks"
         raise ValueError(
-            f"CCA is degenerate here: {n} stimuli span {n - 1} dimensions after centring, but the {kept} of "
+            f"CCA is degenerate here: {n} {'distinct ' if n < a.n else ''}stimuli span {n - 1} dimensions after centring, but the {kept} of "
             f"{a.name} ({ra}, of {a.p} features) and {b.name} ({rb}, of {b.p} features) add up to {ra + rb}, so at "
             f"least {ra + rb - n + 1} canonical correlations equal 1 whatever the data. Use more stimuli, reduce "
             f"the features with PCA, or keep fewer directions ({method_hint}: e.g. 'svcca-var95', or "

@@ -83,7 +83,7 @@ def noise_ceiling(data: Any, stimulus_ids: Any = None, *, method: str = "cka", n
     Returns
     -------
     Bunch with ``ceiling`` (mean score over splits, Spearman–Brown corrected if asked),
-    ``scores`` (n_splits,) and ``values`` (n_splits,) raw values.
+    ``scores`` (n_splits,) and ``raw`` (n_splits,) raw values.
 
     Examples
     --------
@@ -123,7 +123,7 @@ def noise_ceiling(data: Any, stimulus_ids: Any = None, *, method: str = "cka", n
     c = float(np.mean(scores))
     if spearman_brown:
         c = 2 * c / (1 + c)
-    return Bunch(ceiling=c, scores=scores, values=values)
+    return Bunch(ceiling=c, scores=scores, raw=values)
 
 
 # ----------------------------------------------------------------------- resampling core
@@ -158,6 +158,8 @@ def _score_grid(m, p, A, B, *, rows=None, perm=None):
         if perm is not None:
             vb = _rsa.permute_vectors(vb, perm)
         return _rsa.compare_vectors(va, vb, p["compare"])
+    if rows is None and perm is None:
+        return _run(m, A, B, False, p)
     if rows is not None:
         A2, B2 = [r.take(rows) for r in A], [r.take(rows) for r in B]
         return _run(m, A2, B2, False, p, groups=rows if m.family == "knn" else None)

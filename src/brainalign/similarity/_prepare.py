@@ -22,6 +22,7 @@ class Rep:
         self.repeats = x.ndim == 3
         self.n = int(x.shape[-2])
         self.p = int(x.shape[-1])
+        self.n_distinct = self.n  # distinct stimuli (fewer after a bootstrap draw with duplicates)
         self._cache: dict = {}
 
     def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
@@ -65,8 +66,11 @@ class Rep:
 
     def take(self, idx) -> "Rep":
         """A new Rep of the stimuli ``idx`` (rows; resampling keeps duplicates)."""
-        t = self.to(np.asarray(idx))
-        return Rep(self.x[:, t] if self.repeats else self.x[t], self.name)
+        idx = np.asarray(idx)
+        t = self.to(idx)
+        out = Rep(self.x[:, t] if self.repeats else self.x[t], self.name)
+        out.n_distinct = min(self.n_distinct, int(np.unique(idx).size))
+        return out
 
 
 def _is_features(obj: Any) -> bool:

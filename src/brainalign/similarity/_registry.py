@@ -46,7 +46,7 @@ class Measure:
     symmetric : bool
         Whether ``compare(X, Y) == compare(Y, X)``.
     invariances : tuple of str
-        Transforms of the feature space that leave the value unchanged: ``"orthogonal"``
+        Transforms of the features of either input that leave the value unchanged: ``"orthogonal"``
         (rotations / reflections), ``"isotropic_scaling"``, ``"translation"`` (adding a constant
         to a feature), ``"permutation"`` (reordering the features), ``"invertible_linear"``.
     needs : tuple of str
@@ -218,7 +218,7 @@ _add(Measure(
     "ridge", "predictivity", "similarity",
     "Naselaris T, Kay KN, Nishimoto S, Gallant JL (2011) Encoding and decoding in fMRI. NeuroImage; "
     "ridge as in brainalign.encoding.cross_validate_encoding",
-    (-1.0, 1.0), False, False, ("orthogonal", "translation", "permutation"),
+    (-1.0, 1.0), False, False, ("translation", "permutation"),
     defaults={"model": "ridge", "direction": "x_to_y", "cv": 5, "alphas": None, "aggregate": "mean",
               "random_state": 0},
     score_range=(-1.0, 1.0), cloos_id="ridge-...-pearson_r#5folds_cv (alphas cross-validated here)",
@@ -227,7 +227,7 @@ _add(Measure(
     "pls", "predictivity", "similarity",
     "Schrimpf M, Kubilius J, Hong H et al. (2018) Brain-Score: which artificial neural network for object "
     "recognition is most brain-like? bioRxiv 407007",
-    (-1.0, 1.0), False, False, ("orthogonal", "isotropic_scaling", "translation", "permutation"),
+    (-1.0, 1.0), False, False, ("isotropic_scaling", "translation", "permutation"),
     defaults={"model": "pls", "direction": "x_to_y", "cv": 5, "n_components": 25, "aggregate": "median",
               "random_state": 0},
     score_range=(-1.0, 1.0), cloos_id="pls-pearson_r#5folds_cv",
