@@ -26,7 +26,10 @@ def test_cca_with_more_features_than_stimuli_says_so():
         cmp(X, Y, "cca-mean_sq_corr")
     with pytest.raises(ValueError, match="degenerate.*variance="):
         cmp(X, Y, "pwcca")
+    with pytest.raises(ValueError, match="degenerate"):
+        cmp(X, Y, "cca-angular")
     assert 0 < cmp(X, Y, "svcca-var95", variance=0.5) <= 1
+    assert 0 < cmp(X, Y, "procrustes-angular", alpha=0.1)
 
 
 def test_constant_features():

@@ -47,7 +47,7 @@ def _basis(rep: Rep, variance: float | None):
     return rep.cached(("cca_basis", variance), run)
 
 
-def _check_dims(a: Rep, ra: int, b: Rep, rb: int, variance: float | None, method_hint: str) -> None:
+def check_dims(a: Rep, ra: int, b: Rep, rb: int, variance: float | None, method_hint: str) -> None:
     n = a.n_distinct
     if ra + rb > n - 1:
         kept = "kept directions" if variance is not None else "ranks"
@@ -77,7 +77,7 @@ def grid(A: list[Rep], B: list[Rep], *, same: bool, summary: str = "mean_sq_corr
                 out[i, j] = out[j, i]
                 continue
             ra, rb = ba[i].shape[1], bb[j].shape[1]
-            _check_dims(a, ra, b, rb, variance, hint)
+            check_dims(a, ra, b, rb, variance, hint)
             M = ba[i].T @ bb[j]
             r = min(ra, rb)
             if summary == "mean_sq_corr":

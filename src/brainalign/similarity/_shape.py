@@ -93,6 +93,12 @@ def procrustes_grid(A: list[Rep], B: list[Rep], *, same: bool, alpha: float = 1.
                     distance: str = "angular") -> np.ndarray:
     """Procrustes shape distances (or NBS) of every pair: (n_a, n_b)."""
     alpha = check_alpha(alpha)
+    if alpha == 0.0:  # fully whitened: canonical correlations, degenerate like CCA
+        from ._cca import check_dims
+
+        for a in A:
+            for b in B:
+                check_dims(a, a.rank, b, b.rank, None, "procrustes with alpha > 0, or svcca-var99")
     F = _nuclear_grid(A, B, alpha, same)
     na = np.sqrt([r.sq_norm for r in A])
     nb = np.sqrt([r.sq_norm for r in B])
