@@ -140,3 +140,33 @@ def test_ceiling_for_stochastic_measures_and_errors():
         S.permutation_test(reps[0], reps[1], method="cka", n_permutations=0, device="cpu")
     with pytest.raises(ValueError, match="one method at a time"):
         S.bootstrap(reps[0], reps[1], method=["cka", "rsa"], device="cpu")
+
+
+@pytest.mark.parametrize("method,kw", [("cka-hsic_song", {}), ("cka-hsic_lange", {})])
+def test_debiased_cka_bootstrap_excludes_pairs_of_copies(method, kw):
+    """With the copies of a stimulus left out like the diagonal, the bootstrap distribution of
+    the unbiased estimator is centred on the estimate (it sits well above it otherwise)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 10)) @ rng.standard_normal((10, 150)) + rng.standard_normal((120, 150))
+    Y = X[:, :20] @ rng.standard_normal((20, 20)) + 3 * rng.standard_normal((120, 20))
+    res = S.bootstrap(X, Y, method=method, n_resamples=60, random_state=0, device="cpu", **kw)
+    assert abs(np.median(res.samples) - res.score) < 0.5 * res.se + 0.005
+    # the feature-space formula equals the definition with the pairs of copies zeroed in both kernels
+    from brainalign.similarity import _kernel
+    from brainalign.similarity._prepare import as_reps
+
+    rows = rng.integers(0, 120, 120)
+    (a,), _, _ = as_reps(X[rows], name="X", device="cpu")
+    (b,), _, _ = as_reps(Y[rows], name="Y", device="cpu")
+    feat = _kernel.grid([a], [b], same=False, hsic="song", groups=rows)
+    K, L = X[rows] @ X[rows].T, Y[rows] @ Y[rows].T
+    H = np.eye(120) - 1 / 120
+    K, L = H @ K @ H, H @ L @ H
+    excl = rows[:, None] == rows[None, :]
+
+    def song(K, L):
+        K, L = np.where(excl, 0, K), np.where(excl, 0, L)
+        n = 120
+        return (np.sum(K * L) + K.sum() * L.sum() / ((n - 1) * (n - 2)) - 2 / (n - 2) * K.sum(1) @ L.sum(1)) / (n * (n - 3))
+
+    assert feat[0, 0] == pytest.approx(song(K, L) / np.sqrt(song(K, K) * song(L, L)), abs=1e-10)

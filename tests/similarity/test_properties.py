@@ -71,7 +71,7 @@ def test_symmetry(name, seed, n, px, py):
     assert _close(cmp(X, Y, name), cmp(Y, X, name), name)
 
 
-@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("name", [n for n in FAST if n != "cycle_knn"])
 @settings(max_examples=8, deadline=None)
 @given(seed=SEEDS, n=st.integers(24, 40), p=st.integers(2, 5))
 def test_identity_is_the_best(name, seed, n, p):
@@ -118,3 +118,14 @@ def test_predictivity_invariances(seed):
         for kind in S.MEASURES[name].invariances:
             assert abs(cmp(_transform(kind, X, rng), Y, name, **kw) - ref) < tol, (name, kind)
             assert abs(cmp(X, _transform(kind, Y, rng), name, **kw) - ref) < tol, (name, kind)
+
+
+def test_cycle_knn_of_identical_inputs_is_the_reciprocity_of_the_knn_graph():
+    """The exception: i -> its neighbour j -> j's neighbours need not include i (hubs)."""
+    X = np.random.default_rng(0).standard_normal((240, 50))
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    sim = Xn @ Xn.T
+    np.fill_diagonal(sim, -np.inf)
+    nn = np.argsort(-sim, axis=1)[:, :3]
+    recip = np.mean([any(i in nn[j] for j in nn[i]) for i in range(240)])
+    assert cmp(X, X, "cycle_knn", k=3) == pytest.approx(recip) and recip < 1

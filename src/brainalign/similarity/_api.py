@@ -51,7 +51,7 @@ def resolve_params(m: Measure, params: dict) -> dict:
 
 def _run(m: Measure, A: list[Rep], B: list[Rep], same: bool, params: dict, groups=None) -> np.ndarray:
     kw = {k: v for k, v in params.items()}
-    if m.family == "knn" and groups is not None:
+    if m.family in ("knn", "cka") and groups is not None:
         kw["groups"] = groups
     return np.asarray(_GRIDS[m.family](A, B, same=same, **kw), dtype=np.float64)
 

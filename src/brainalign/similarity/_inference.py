@@ -162,7 +162,7 @@ def _score_grid(m, p, A, B, *, rows=None, perm=None):
         return _run(m, A, B, False, p)
     if rows is not None:
         A2, B2 = [r.take(rows) for r in A], [r.take(rows) for r in B]
-        return _run(m, A2, B2, False, p, groups=rows if m.family == "knn" else None)
+        return _run(m, A2, B2, False, p, groups=rows)
     B2 = [r.take(perm) for r in B]
     if m.family == "knn":  # relabel the cached neighbour lists instead of recomputing them
         import torch
@@ -186,7 +186,12 @@ def bootstrap(X: Any, Y: Any, *, method: str = "cka", n_resamples: int = 1000, c
     fraction of replicates where a layer scores highest). Duplicated stimuli are handled as
     each measure needs: for RSA / tRSA the pairs of a stimulus with its own copy are missing
     (``brainalign.rsa.bootstrap_pairs``), for the kNN measures copies are never each other's
-    neighbours; the other measures treat copies as weighted samples.
+    neighbours, and the linear unbiased / Lange CKA estimators leave the pairs of copies out like
+    the diagonal (without this their bootstrap distribution sits above the estimate); the other
+    measures treat copies as weighted samples. The biased (Gretton) CKA, and RBF CKA with any
+    estimator, grow with the number of features per distinct stimulus, so their bootstrap
+    distributions sit above the estimate when features are not few: use the linear
+    ``cka-hsic_song`` for intervals.
 
     Parameters
     ----------

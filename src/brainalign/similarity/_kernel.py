@@ -79,14 +79,39 @@ def _self_dot(rep: Rep) -> float:
     return rep.cached("self_dot", run)
 
 
-def _linear_hsic(dot, dx, dy, sx, sy, n: int, hsic: str):
-    """HSIC from ``||Xc'Yc||^2`` (dot), row norms (dx @ dy) and their totals."""
+def _linear_hsic(dot, dx, dy, n: int, hsic: str, w=None):
+    """HSIC from ``||Xc'Yc||^2`` (dot) and the squared row norms ``dx``, ``dy`` of the centred data.
+
+    ``w[i]`` is the number of copies of row i (a bootstrap draw): the pairs of copies are left
+    out like the diagonal, since ``K~`` is zero wherever two rows are the same stimulus
+    (``w = 1``: the usual estimators).
+    """
     if hsic == "gretton":
-        return dot
+        return float(dot)
+    if w is None:
+        w = torch_ones_like(dx)
+    same = float((w * dx) @ dy)  # sum over pairs of copies (and the diagonal) of K_ij L_ij
     if hsic == "lange":
-        return dot - dx @ dy
-    cross = dx @ dy
-    return (dot - cross + sx * sy / ((n - 1) * (n - 2)) - 2 * cross / (n - 2)) / (n * (n - 3))
+        return float(dot) - same
+    tx, ty = float(w @ dx), float(w @ dy)  # -1'K~1 (centred features: 1'K1 = 0)
+    cross = float((w * w * dx) @ dy)  # (K~1)'(L~1)
+    return (float(dot) - same + tx * ty / ((n - 1) * (n - 2)) - 2 * cross / (n - 2)) / (n * (n - 3))
+
+
+def torch_ones_like(x):
+    import torch
+
+    return torch.ones_like(x)
+
+
+def _copies(groups, device, dtype):
+    """Number of copies of every row (a bootstrap draw), or None."""
+    if groups is None:
+        return None
+    import torch
+
+    _, inv, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    return torch.as_tensor(counts[inv], device=device, dtype=dtype)
 
 
 def _rbf_kernel(rep: Rep, sigma: float, median: str):
@@ -115,6 +140,7 @@ def _rbf_kernel(rep: Rep, sigma: float, median: str):
 
 def _kernel_stats(rep: Rep, hsic: str, sigma: float, median: str):
     """(vector, rowsums, total) of the transformed RBF kernel used by ``hsic``."""
+
     def run():
         K = _rbf_kernel(rep, sigma, median)
         if hsic == "song":
@@ -153,8 +179,14 @@ def check_params(kernel: str, hsic: str, sigma: float, median: str, n: int) -> N
 
 
 def grid(A: list[Rep], B: list[Rep], *, same: bool, kernel: str = "linear", hsic: str = "gretton",
-         sigma: float = 1.0, median: str = "all", angular: bool = False) -> np.ndarray:
-    """CKA (or its angle) of every matrix of ``A`` with every matrix of ``B``: (n_a, n_b)."""
+         sigma: float = 1.0, median: str = "all", angular: bool = False, groups=None) -> np.ndarray:
+    """CKA (or its angle) of every matrix of ``A`` with every matrix of ``B``: (n_a, n_b).
+
+    ``groups`` (stimulus of every row, for a bootstrap draw): copies of a stimulus are not
+    pairs of distinct stimuli; the linear song and lange estimators leave them out like the
+    diagonal. (For RBF kernels this does not centre the bootstrap distribution on the estimate
+    (the kernel's mean enters the estimator's corrections), so copies stay weighted samples.)
+    """
     n = A[0].n
     check_params(kernel, hsic, sigma, median, n)
     if kernel == "linear":
@@ -162,15 +194,14 @@ def grid(A: list[Rep], B: list[Rep], *, same: bool, kernel: str = "linear", hsic
         dots = _linear_dots(A, B, route, same)
         da = [_row_sq(r) for r in A]
         db = da if same else [_row_sq(r) for r in B]
-        sa = [r.sq_norm for r in A]
-        sb = sa if same else [r.sq_norm for r in B]
-        self_a = np.array([_linear_hsic(_self_dot(r), d, d, s, s, n, hsic) for r, d, s in zip(A, da, sa)], dtype=float)
-        self_b = self_a if same else np.array([_linear_hsic(_self_dot(r), d, d, s, s, n, hsic)
-                                               for r, d, s in zip(B, db, sb)], dtype=float)
+        w = _copies(groups, A[0].x.device, A[0].x.dtype)
+        self_a = np.array([_linear_hsic(_self_dot(r), d, d, n, hsic, w) for r, d in zip(A, da)], dtype=float)
+        self_b = self_a if same else np.array([_linear_hsic(_self_dot(r), d, d, n, hsic, w)
+                                               for r, d in zip(B, db)], dtype=float)
         num = np.empty_like(dots)
         for i in range(len(A)):
             for j in range(len(B)):
-                num[i, j] = float(_linear_hsic(dots[i, j], da[i], db[j], sa[i], sb[j], n, hsic))
+                num[i, j] = _linear_hsic(dots[i, j], da[i], db[j], n, hsic, w)
     else:
         num = np.empty((len(A), len(B)))
         self_a = np.full(len(A), np.nan)

@@ -211,7 +211,8 @@ _add(Measure(
 _add(Measure(
     "cycle_knn", "knn", "similarity", _HUH, (0.0, 1.0), False, False,
     ("orthogonal", "isotropic_scaling", "permutation"), defaults={"k": 10, "metric": "cosine", "cycle": True},
-    cloos_id="", description="fraction of stimuli that are among the X-neighbours of one of their Y-neighbours"))
+    cloos_id="", description="fraction of stimuli that are among the X-neighbours of one of their Y-neighbours "
+                "(below 1 even for identical inputs: kNN graphs are not reciprocal)"))
 
 # ---------------------------------------------------------------------------- predictivity
 _add(Measure(
