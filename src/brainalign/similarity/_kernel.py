@@ -89,7 +89,7 @@ def _linear_hsic(dot, dx, dy, n: int, hsic: str, w=None):
     if hsic == "gretton":
         return float(dot)
     if w is None:
-        w = torch_ones_like(dx)
+        w = _ones_like(dx)
     same = float((w * dx) @ dy)  # sum over pairs of copies (and the diagonal) of K_ij L_ij
     if hsic == "lange":
         return float(dot) - same
@@ -98,7 +98,7 @@ def _linear_hsic(dot, dx, dy, n: int, hsic: str, w=None):
     return (float(dot) - same + tx * ty / ((n - 1) * (n - 2)) - 2 * cross / (n - 2)) / (n * (n - 3))
 
 
-def torch_ones_like(x):
+def _ones_like(x):
     import torch
 
     return torch.ones_like(x)
