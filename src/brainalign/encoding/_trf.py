@@ -78,8 +78,8 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
         (Haufe et al., 2014): ``cov(design) @ W @ pinv(cov(y))``, with ``cov(design) = Dᵀ D / (n - 1)``
         for the design ``D`` of the centred features (as MNE).
     %(device)s
-        The lag-structured solver runs on the CPU; a GPU device builds the lagged design and
-        solves it there.
+        For the TRF, "auto" means the CPU, where the lag-structured solver runs; a GPU device
+        builds the lagged design and solves it there with :func:`solve_ridge_cv`.
     dtype : None, "float32" or "float64"
         Precision of the products with y (the small Gram algebra is always float64); None:
         float64 when X and y are float64, else float32.
