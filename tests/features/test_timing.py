@@ -262,8 +262,12 @@ def test_align_to_bins_items_per_sample(rng, method):
     expected = np.vstack([agg(F[[0, 1, 2]], 0), agg(F[[3]], 0), agg(F[[4, 5, 6]], 0), agg(F[[7]], 0)])
     np.testing.assert_allclose(X, expected)
     late = Features({"w": F[:1]}, items=["x"], item_table={"onset": [8.0]})  # the end of the last bin
-    with pytest.raises(ValueError, match=r"1 of 1 items lie outside the recording, which covers 0-8 s"):
+    with pytest.raises(ValueError, match=r"1 of 1 items lie after the end of the recording, which covers 0-8 s"):
         align_to(late, brain, method=method)
+    lead = Features({"w": F[:2]}, items=["x", "y"], item_table={"onset": [-1.0, 1.0]})  # trimmed volumes
+    with pytest.warns(UserWarning, match=r"1 of 2 items start before its first sample \(0 s; volumes trimmed"):
+        X = align_to(lead, brain, method=method).X
+    np.testing.assert_allclose(X[0], F[1])
 
 
 def test_align_to_several_events_per_volume(rng):
@@ -329,9 +333,13 @@ def test_align_to_bad_timelines(rng):
     n = len(table["run"])
     feats = Features({"w": rng.standard_normal((n, 3))}, items=[f"w{i}" for i in range(n)], item_table=table)
     short = BrainData(np.zeros((20, 1)), samples={"run": [0] * 10 + [1] * 10}, tr=2.0)
-    with pytest.raises(ValueError, match=r"Run '0': \d+ of 120 items lie outside the recording, which covers 0-20 s "
-                                         r"\(10 samples at 2 s\): 'w\d+' at"):
+    with pytest.raises(ValueError, match=r"Run '0': \d+ of 120 items lie after the end of the recording, which covers "
+                                         r"0-20 s \(10 samples at 2 s\): 'w\d+' at"):
         align_to(feats, short)
+    offset = BrainData(np.zeros((60, 1)), samples={"run": [0] * 30 + [1] * 30, "onset": np.arange(60) * 2.0 + 100},
+                       tr=2.0)  # sample onsets on another clock than the words
+    with pytest.raises(ValueError, match=r"Run '0': all 120 items start before the recording, which covers 100-160 s"):
+        align_to(feats, offset)
     other = BrainData(np.zeros((60, 1)), samples={"run": [0] * 30 + [2] * 30}, tr=2.0)
     with pytest.raises(ValueError, match=r"runs do not match.*only in recording: \['2'\], only in items: \['1'\]"):
         align_to(feats, other)
@@ -361,3 +369,41 @@ def test_align_to_bad_timelines(rng):
     back = BrainData(np.zeros((3, 1)), samples={"onset": [0.0, 4.0, 2.0]}, tr=2.0)
     with pytest.raises(ValueError, match=r"sample onsets are not increasing \(sample 2 at 2 s follows 4 s\)"):
         align_to(ok, back)
+
+
+def test_align_to_on_a_loaded_story_dataset(rng):
+    """The words and volumes of the ds003020 layout (load_lebel2023) line up through align_to as by hand."""
+    from brainalign.datasets import load_story_example
+
+    lebel = load_story_example("lebel2023")
+    words, samples = lebel.stimuli.table, lebel.brain.samples
+    F = rng.standard_normal((len(words), 3))
+    feats = Features({"w": F}, items=[f"w{i}" for i in range(len(words))], item_table=words)
+    out = align_to(feats, lebel.brain, delays=[1, 2, 3, 4], return_y=True)
+    runs = samples["run"].to_numpy()
+    manual = np.zeros((len(samples), 3))
+    for story in pd.unique(runs):
+        fi, bi = (words["run"] == story).to_numpy(), runs == story
+        manual[bi] = lanczos_resample(F[fi], words["onset"].to_numpy()[fi], samples["onset"].to_numpy()[bi])
+    np.testing.assert_allclose(out.X, make_delays(manual, [1, 2, 3, 4], groups=runs))
+    np.testing.assert_array_equal(out.groups, runs.astype(str))
+    assert out.Y.shape == lebel.brain.shape
+
+
+@pytest.mark.parametrize("method", ["sum", "mean"])
+def test_align_to_every_stimulus_of_a_volume(rng, method):
+    """samples['stimulus_ids'] (load_fmri keeps every stimulus of a volume): their features add up."""
+    F = rng.standard_normal((3, 2))
+    feats = Features({"l": F}, items=["a", "b", "c"])
+    samples = {"stimulus_id": ["a", "c", None, "b"], "stimulus_ids": [("a", "b"), ("c",), (), ("b", "zebra")]}
+    brain = BrainData(np.zeros((4, 1)), samples=samples, tr=2.0)
+    with pytest.raises(KeyError, match=r"1 samples list no stimulus in stimulus_ids and 1 listed stimuli are not in "
+                                       r"the features \(\['zebra'\]\)"):
+        align_to(feats, brain, method=method)
+    X = align_to(feats, brain, method=method, missing="zeros").X
+    expected = np.vstack([F[0] + F[1], F[2], np.zeros(2), F[1]])
+    if method == "mean":
+        expected[0] /= 2
+    np.testing.assert_allclose(X, expected)
+    # the default keeps one stimulus per volume (samples['stimulus_id'])
+    np.testing.assert_allclose(align_to(feats, brain, missing="zeros").X, np.vstack([F[0], F[2], np.zeros(2), F[1]]))

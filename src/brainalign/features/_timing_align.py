@@ -31,6 +31,9 @@ def align_to(features: Any, brain: Any, *, layer: Any = None, events: Any = None
         item shown at sample ``i`` (repetitions repeat the row). Samples whose id is
         missing (NaN / None / "") or not among the features raise a KeyError listing them,
         unless ``missing="zeros"``, which gives them rows of zeros (e.g. rest periods).
+        With ``method="sum"`` / ``"mean"`` and a ``stimulus_ids`` column (the tuple of every
+        stimulus of a volume, as :func:`~brainalign.datasets.load_fmri` writes it), every
+        stimulus of a sample counts: row ``i`` is the sum / mean of their features.
     Timed events (several items per sample)
         ``events`` is a table of timed items (``onset`` in s, ``stimulus_id``, optional
         ``run`` and ``duration``), e.g. all the events of a volume when onsets coincide: each
@@ -43,7 +46,11 @@ def align_to(features: Any, brain: Any, *, layer: Any = None, events: Any = None
     For timed items the recording needs ``tr`` / ``sfreq``; sample times are
     ``samples["onset"]`` when present, else ``time_offset + arange(n) / sfreq`` per run.
     Items go to runs by their ``run`` column; without one, by time when the samples carry
-    onsets on one clock (a single run takes every item). Then, in this order: trim, z-score
+    onsets on one clock (a single run takes every item; an item in no run's span raises).
+    Items may start before the first sample of their run (volumes trimmed before loading, as
+    in ds003020): they reach the first samples through the Lanczos kernel and are left out of
+    sum / mean bins (with a warning). Items after the end of their run raise, and so does a
+    run whose items all precede it. Then, in this order: trim, z-score
     (statistics over the kept samples of each run), delay within runs (delayed rows may
     see the features of trimmed samples), drop the trimmed samples.
 
@@ -62,7 +69,8 @@ def align_to(features: Any, brain: Any, *, layer: Any = None, events: Any = None
         How timed items become one row per sample. ``"lanczos"`` (the default, as in fMRI
         language encoding, Huth et al. 2016): :func:`lanczos_resample` onto the sample times.
         ``"sum"`` / ``"mean"``: the sum / mean of the features of the items whose onset falls
-        in the sample's bin ``[t_j, t_{j+1})`` (rows of zeros for empty bins).
+        in the sample's bin ``[t_j, t_{j+1})`` (rows of zeros for empty bins), or of the
+        stimuli listed in ``samples["stimulus_ids"]`` for event designs.
     delays : sequence of int, optional
         FIR delays in samples (e.g. ``[1, 2, 3, 4]`` TRs), within runs (:func:`make_delays`).
     lags : sequence of float, optional
@@ -136,6 +144,8 @@ def align_to(features: Any, brain: Any, *, layer: Any = None, events: Any = None
         items = _event_items(features, events, missing)
         designs = _timed_design(features, brain, names, items, runs, method=method, window=window, cutoff=cutoff,
                                 normalize=normalize, time_offset=time_offset)
+    elif method != "lanczos" and "stimulus_ids" in samples.columns:
+        designs = _several_per_sample(features, samples["stimulus_ids"], names, missing, mean=method == "mean")
     elif "stimulus_id" in samples.columns:
         rows = _event_rows(features, samples["stimulus_id"], missing)
         designs = {}
@@ -231,6 +241,34 @@ def _event_rows(features, ids: pd.Series, missing: str) -> np.ndarray:
             "(e.g. rest), or extract features for these stimuli."
         )
     return rows
+
+
+def _several_per_sample(features, ids: pd.Series, names, missing: str, *, mean: bool) -> dict:
+    """Event designs with a tuple of stimulus ids per sample (``samples['stimulus_ids']``): sum / mean of their rows."""
+    from scipy import sparse
+
+    lists = [() if v is None or (not isinstance(v, (tuple, list, np.ndarray)) and pd.isna(v))
+             else ((v,) if isinstance(v, str) else tuple(v)) for v in ids]
+    sample_of = np.repeat(np.arange(len(lists)), [len(v) for v in lists])
+    flat = pd.Series([str(x) for v in lists for x in v], dtype=object)
+    index = pd.Index(pd.Series(features.items, dtype=object).astype(str))
+    rows = index.get_indexer(flat) if len(flat) else np.zeros(0, dtype=int)
+    empty = np.array([len(v) == 0 for v in lists])
+    unknown = rows < 0
+    if missing == "error" and (empty.any() or unknown.any()):
+        bad = pd.unique(flat[unknown])
+        raise KeyError(
+            f"{int(empty.sum())} samples list no stimulus in stimulus_ids and {int(unknown.sum())} listed stimuli are "
+            f"not in the features ({list(bad[:10])}); features have {features.n_items} items. Pass missing='zeros' "
+            "to give samples without a known stimulus rows of zeros (e.g. rest), or extract features for them."
+        )
+    ok = ~unknown
+    S = sparse.csr_matrix((np.ones(int(ok.sum())), (sample_of[ok], rows[ok])), shape=(len(lists), features.n_items))
+    if mean:
+        counts = np.asarray(S.sum(1)).ravel()
+        S = sparse.diags(np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)) @ S
+    return {name: np.asarray(S @ np.asarray(features[name]).reshape(features.n_items, -1), dtype=np.float64)
+            for name in names}
 
 
 def _feature_items(features) -> pd.DataFrame:
@@ -349,17 +387,29 @@ def _timed_design(features, brain, names, items: pd.DataFrame, runs: np.ndarray,
             )
         t_end = t[-1] + step
         ends = run_items["end"].to_numpy()
-        outside = (onsets < t[0] - lead - 1e-9) | (ends > t_end + 1e-9)
+        late = ends > t_end + 1e-9
         if method != "lanczos":
-            outside |= onsets >= t_end  # a bin holds onsets in [t_j, t_j + step)
-        if outside.any():
-            idx = np.flatnonzero(outside)
+            late |= onsets >= t_end  # a bin holds onsets in [t_j, t_j + step)
+        where = (f"the recording, which covers {t[0]:g}-{t_end:g} s ({len(t)} samples at {step:g} s)")
+        if late.any():
+            idx = np.flatnonzero(late)
             shown = ", ".join(f"{run_items['label'].iat[i]!r} at {onsets[i]:g} s" for i in idx[:5])
             raise ValueError(
-                f"Run {run!r}: {len(idx)} of {len(onsets)} items lie outside the recording, which covers "
-                f"{t[0]:g}-{t_end:g} s ({len(t)} samples at {step:g} s): {shown}{', ...' if len(idx) > 5 else ''} "
-                f"(the items span {onsets.min():g}-{ends.max():g} s). Check that the features and the recording "
-                "belong to the same run, the TR / sampling rate, and time_offset."
+                f"Run {run!r}: {len(idx)} of {len(onsets)} items lie after the end of {where}: "
+                f"{shown}{', ...' if len(idx) > 5 else ''} (the items span {onsets.min():g}-{ends.max():g} s). Check "
+                "that the features and the recording belong to the same run, the TR / sampling rate, and time_offset."
+            )
+        early = onsets < t[0] - 1e-9
+        if len(onsets) and early.all():
+            raise ValueError(
+                f"Run {run!r}: all {len(onsets)} items start before {where} (the items span {onsets.min():g}-"
+                f"{ends.max():g} s): none of them falls in it. Check that the onsets and brain.samples['onset'] use "
+                "one clock, the run labels, and time_offset."
+            )
+        if method != "lanczos" and early.any():
+            warnings.warn(
+                f"Run {run!r}: {int(early.sum())} of {len(onsets)} items start before its first sample ({t[0]:g} s; "
+                "volumes trimmed before loading?) and fall in no bin: they are left out.", stacklevel=3,
             )
         rows = run_items["row"].to_numpy()
         use = rows >= 0
@@ -380,7 +430,11 @@ def _timed_design(features, brain, names, items: pd.DataFrame, runs: np.ndarray,
 def _bin_sum(F: np.ndarray, onsets: np.ndarray, t: np.ndarray, *, mean: bool) -> np.ndarray:
     """Sum (or mean) of the rows of ``F`` whose onset falls in each bin ``[t_j, t_{j+1})`` (onsets sorted)."""
     out = np.zeros((len(t), F.shape[1]))
-    bins = np.clip(np.searchsorted(t, onsets, side="right") - 1, 0, len(t) - 1)
+    bins = np.searchsorted(t, onsets, side="right") - 1
+    inside = bins >= 0  # items before the first sample fall in no bin (the caller warns)
+    F, bins = F[inside], np.minimum(bins[inside], len(t) - 1)
+    if len(bins) == 0:
+        return out
     counts = np.bincount(bins, minlength=len(t))
     nz = np.flatnonzero(counts)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[nz]
