@@ -6,6 +6,7 @@ import numbers
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -134,6 +135,7 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ data layout
     def _layout(self, X, y=None, groups=None, *, reset):
         """(X2 (n, p), Y2 (n, c) or None, segment order, bounds, cv groups, shape info)."""
+        squeeze = False
         if shape_is_epochs(X):
             X = check_array(to_numpy(X), allow_nd=True, dtype=[np.float64, np.float32])
             n_ep, p, n_t = X.shape
@@ -148,7 +150,7 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
             Y2 = None
             if y is not None:
                 y = check_array(to_numpy(y), allow_nd=True, ensure_2d=False, dtype=[np.float64, np.float32])
-                self._squeeze = y.ndim == 2
+                squeeze = y.ndim == 2
                 if y.ndim == 2:
                     y = y[:, None, :]
                 if y.ndim != 3 or y.shape[0] != n_ep or y.shape[2] != n_t:
@@ -163,23 +165,20 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 cv_groups = np.repeat(g, n_t)
             else:
                 cv_groups = np.repeat(np.arange(n_ep), n_t)
-            return X2, Y2, None, bounds, cv_groups, ("epochs", n_ep, n_t)
+            return X2, Y2, None, bounds, cv_groups, ("epochs", n_ep, n_t, squeeze)
         if reset:
             X2, Y2 = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32])
         else:
             X2, Y2 = validate_data(self, X, reset=False, dtype=[np.float64, np.float32]), None
         n = X2.shape[0]
-        if Y2 is not None:
-            self._squeeze = Y2.ndim == 1
-            if Y2.ndim == 1:
-                Y2 = Y2[:, None]
+        if Y2 is not None and Y2.ndim == 1:
+            squeeze, Y2 = True, Y2[:, None]
+        shape = ("series", n, None, squeeze)
         if groups is None:
-            return X2, Y2, None, np.array([0, n]), None, ("series", n, None)
+            return X2, Y2, None, np.array([0, n]), None, shape
         g = np.asarray(groups)
         if g.shape != (n,):
             raise ValueError(f"groups has shape {g.shape} but X has {n} samples; give one run label per sample.")
-        import pandas as pd
-
         codes = pd.factorize(g)[0]
         if (codes < 0).any():
             raise ValueError(f"groups has {int((codes < 0).sum())} missing run labels (NaN/None).")
@@ -188,7 +187,7 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
         bounds = np.r_[0, np.cumsum(counts)]
         identity = np.array_equal(order, np.arange(n))
         return (X2 if identity else X2[order], None if Y2 is None else (Y2 if identity else Y2[order]),
-                None if identity else order, bounds, g, ("series", n, None))
+                None if identity else order, bounds, g, shape)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, groups=None):
@@ -214,7 +213,7 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"A TRF needs at least 2 samples; got {n} sample.")
         if Y2.shape[0] != n:
             raise ValueError(f"X and y have different numbers of samples: X has {n}, y has {Y2.shape[0]}.")
-        squeeze = self.__dict__.pop("_squeeze")
+        squeeze = shape[3]
         lengths = np.diff(bounds)
         what = "epoch" if shape[0] == "epochs" else "run"
         longest = int(lengths.max())
@@ -259,8 +258,6 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if cv_scores is not None:
             self.cv_scores_ = cv_scores[:, 0] if squeeze else cv_scores
         if self.patterns:
-            if n < 2:
-                raise ValueError("patterns=True needs at least 2 samples.")
             Yc = Y2 - y_mean
             cov_y = np.atleast_2d(np.cov(Yc.T.astype(np.float64)))
             P = (G_all / (n - 1)) @ W @ np.linalg.pinv(cov_y)
@@ -270,7 +267,6 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _splits(self, n, cv_groups, order):
         splits = check_cv(self.cv, n, cv_groups)
-        inv = order
         out = []
         for k, (tr, va) in enumerate(splits):
             masks = []
@@ -287,7 +283,7 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if len(both):
                 raise ValueError(f"Fold {k}: {len(both)} samples are both in training and validation "
                                  f"(e.g. {both[:5].tolist()}); validation samples must be held out.")
-            if inv is not None:
+            if order is not None:
                 masks = [m[order] for m in masks]  # canonical position j holds original sample order[j]
             out.append((np.flatnonzero(masks[0]), np.flatnonzero(masks[1])))
         return out
