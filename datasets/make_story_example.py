@@ -19,7 +19,7 @@ What it does (SOURCE.md in the output folder says the same for readers of the da
    first volume); per layer, the z-scored word features are Lanczos-resampled onto the
    grid with ``brainalign.features.align_to``, projected on random weights living in the
    layer's first 8 principal components, convolved with SPM's canonical HRF
-   (``brainalign.datasets.hrf``), scaled to unit variance and added to Gaussian noise with
+   (``brainalign.features.timing.hrf``), scaled to unit variance and added to Gaussian noise with
    a known SNR per voxel. ROIs: ``early`` (80 voxels, driven by ``layer.1``), ``late``
    (80 voxels, ``layer.5``), ``noise`` (40 voxels, no signal). The last story
    (``fables4``) is heard twice (the same signal, fresh noise): the repeat gives a noise
@@ -62,10 +62,11 @@ OUT = HERE / "story_example"
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from brainalign import BrainData, Features  # noqa: E402
-from brainalign.datasets import hrf, load_lebel2023  # noqa: E402
+from brainalign.datasets import load_lebel2023  # noqa: E402
 from brainalign.datasets._lebel import _write_response, _write_textgrid  # noqa: E402
 from brainalign.datasets._simulate import _meg_kernel  # noqa: E402
 from brainalign.features import FeatureExtractor, align_to  # noqa: E402
+from brainalign.features.timing import hrf  # noqa: E402
 
 RANDOM_STATE = 0
 N_STORIES, TEST_STORY = 4, "fables4"
@@ -191,7 +192,7 @@ def main() -> None:
         cols = np.flatnonzero(roi == r)
         basis = pcs(z[lay], N_PCS)
         w = basis @ rng.standard_normal((N_PCS, len(cols)))
-        design = align_to(zfeats, grid, layer=lay)  # Lanczos onto the TR grid, per story
+        design = align_to(zfeats, grid, layer=lay).X  # Lanczos onto the TR grid, per story
         s = convolve_runs(design @ w, run_of, kernel)
         scale = s.std(0)
         signal[:, cols] = s / scale

@@ -32,7 +32,6 @@ _WHERE = {
     "dataset_path": "_registry",
     # simulation with a known ground truth
     "simulate_responses": "_simulate",
-    "hrf": "_simulate",
 }
 
 __all__ = sorted(_WHERE)
