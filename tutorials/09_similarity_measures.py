@@ -169,7 +169,7 @@ assert cross_grid["permutation-angular"].max() < self_grid["permutation-angular"
 
 # %%
 truth = {"early": "embeddings", "mid": "layer.2", "late": "layer.5"}
-brain, sim_truth = simulate_responses(trained, rois=truth, n_channels=150, snr=1.0, n_repeats=4, random_state=0)
+brain = simulate_responses(trained, rois=truth, n_channels=150, snr=1.0, n_repeats=4, random_state=0).brain
 ids = brain.samples["stimulus_id"].to_numpy()
 order = list(trained.items)
 repeats, rois = {}, {}
