@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._utils import as_list, check_option
-from ..alignment._table import check_results
+from ..alignment import check_results
 from ._common import add_colorbar, figure_of, new_figure
 
 _NEEDED = ("model", "layer", "layer_depth", "roi", "method", "score")
