@@ -161,11 +161,12 @@ def _design(model: ModelInput, layer: str, bd: Any, key: str, options: dict) -> 
     """(n_samples, n_features) design of one layer for the brain samples."""
     X = np.asarray(model.arrays[layer], dtype=float)
     n_comp = options.get("pca")
-    if n_comp:  # item-level PCA: exact when n_comp >= rank (e.g. few distinct stimuli), much faster ridge
-        Xc = X - X.mean(0)
-        _, sv, vt = np.linalg.svd(Xc, full_matrices=False)
+    if n_comp:  # item-level rotation onto the top singular vectors: exact when n_comp >= rank, faster ridge
+        # not centred: samples without a stimulus get fill_missing (0), which must stay "no stimulus",
+        # not become the mean item (and the mean would mix in the held-out items' features)
+        _, sv, vt = np.linalg.svd(X, full_matrices=False)
         keep = min(int(n_comp), int((sv > sv[0] * 1e-10).sum()) if sv.size else 0) or 1
-        X = Xc @ vt[:keep].T
+        X = X @ vt[:keep].T
     if key not in bd.samples:
         raise ValueError(
             f"Encoding needs the stimulus of every sample: the samples table has no {key!r} column "
