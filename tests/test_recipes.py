@@ -212,6 +212,12 @@ def test_output_folder_is_owned_by_one_recipe(tmp_path, capsys):
     assert main(["run", str(other), "--out", str(out)]) == 2
     assert "holds the results of recipe 'k92_small'" in capsys.readouterr().err
     assert json.loads((out / "provenance.json").read_text())["recipe"]["recipe"]["name"] == "k92_small"
+    mine = tmp_path / "mine"  # a folder of the user's own: nothing in it is deleted
+    mine.mkdir()
+    (mine / "results.csv").write_text("my own table")
+    with pytest.raises(RecipeError, match=r"already holds \['results.csv'\], not written by a brainalign run"):
+        run_recipe(other, out=mine)
+    assert (mine / "results.csv").read_text() == "my own table"
 
 
 def test_brain_maps_one_file_per_roi_and_interactive(tmp_path):

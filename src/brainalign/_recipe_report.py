@@ -26,7 +26,8 @@ def prepare_out(out: Path, name: str) -> None:
 
     A folder that holds the outputs of the same recipe is cleaned of them (results,
     figures, report: what :data:`OWNED` lists), so that no file of an earlier run is left
-    beside the new ones; the feature and sweep caches are kept (their keys are checked).
+    beside the new ones; the feature and sweep caches are kept (their keys are checked). A
+    folder that brainalign did not write is used only when none of those names are in it.
     """
     if out.exists() and not out.is_dir():
         raise RecipeError(f"--out {out} is an existing file, not a folder; give the path of a folder for the outputs.")
@@ -43,12 +44,18 @@ def prepare_out(out: Path, name: str) -> None:
             f"The output folder {out} holds the results of recipe {owner!r}, not {name!r}; give another --out "
             "(or remove that folder) so that the two runs' files do not mix."
         )
+    clash = [item for item in OWNED if (out / item).exists()]
+    if owner is None and clash:  # a folder brainalign did not write: never delete what is there
+        raise RecipeError(
+            f"The output folder {out} already holds {clash}, not written by a brainalign run; give another --out "
+            "(or empty that folder) so that nothing there is overwritten."
+        )
     out.mkdir(parents=True, exist_ok=True)
-    for item in OWNED:
+    for item in clash:
         path = out / item
         if path.is_dir():
             shutil.rmtree(path)
-        elif path.exists():
+        else:
             path.unlink()
     (out / MARKER).write_text(name + "\n")
 

@@ -18,7 +18,7 @@ def view_brain_map(brain: Any, values: Any, *, title: str | None = None, thresho
 
     Volumes go to :func:`nilearn.plotting.view_img` (three orthogonal slices you can click
     through, no background image: the values are drawn on their own voxel grid), surfaces
-    to :func:`nilearn.plotting.view_surf` (one view per hemisphere, needs a mesh).
+    to :func:`nilearn.plotting.view_surf` (one view per hemisphere, needs a mesh and plotly).
 
     Parameters
     ----------
@@ -29,7 +29,8 @@ def view_brain_map(brain: Any, values: Any, *, title: str | None = None, thresho
         E.g. the encoding score of each voxel.
     title : str, optional
     threshold : float, optional
-        Values with ``|v| < threshold`` are transparent (default: only exact zeros).
+        Values with ``|v| <= threshold`` are transparent (default: only exact zeros, i.e.
+        outside the channels).
     cmap : str, optional
         Default ``"RdBu_r"`` for signed values, ``"viridis"`` for non-negative ones.
     vmin, vmax : float, optional
@@ -59,8 +60,10 @@ def view_brain_map(brain: Any, values: Any, *, title: str | None = None, thresho
     cmap = cmap or ("RdBu_r" if signed else "viridis")
     if space == "volume":
         img = brain.to_image(np.nan_to_num(vals))
-        view = plotting.view_img(img, bg_img=False, threshold=1e-6 if threshold is None else threshold, cmap=cmap,
-                                 symmetric_cmap=symmetric, vmin=vmin, vmax=vmax, title=title, black_bg=False)
+        if threshold is None:  # outside the channels (0) is transparent
+            threshold = 0 if (np.asarray(img.dataobj) == 0).any() else None
+        view = plotting.view_img(img, bg_img=False, threshold=threshold, cmap=cmap, symmetric_cmap=symmetric,
+                                 vmin=vmin, vmax=vmax, title=title, black_bg=False)
         if path is not None:
             view.save_as_html(str(path))
         return view
@@ -73,6 +76,11 @@ def view_brain_map(brain: Any, values: Any, *, title: str | None = None, thresho
         missing = [h for h in images if h not in mesh]
         if missing:
             raise ValueError(f"mesh has no entry for hemisphere(s) {missing}; it has {list(mesh)}.")
+        import importlib.util
+
+        if importlib.util.find_spec("plotly") is None:
+            raise ImportError("An interactive surface view needs plotly (nilearn's view_surf draws with it): "
+                              "pip install plotly.")
         views = {}
         for hemi, image in images.items():
             stat = np.asarray(image.darrays[0].data, dtype=float)
