@@ -153,15 +153,17 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     ``normalized_score = score / ceiling`` is the fraction of the attainable score):
 
     - encoding (``encoding={"ceiling_by": "stimulus_id"}``; NaN without it): the score is
-      the held-out Pearson r of predictions with *single-presentation* data, after
-      removing each test fold's mean from both (the concatenated r is biased negative
-      under the null when folds hold out stimuli), averaged over the ROI's channels. Its ceiling is, per channel, ``sqrt(c1)`` with ``c1`` the
+      the held-out Pearson r of predictions with *single-presentation* data within each
+      outer test fold, averaged over folds and over the ROI's channels (the r of all
+      folds' predictions concatenated is biased negative under the null when folds hold
+      out stimuli: the intercept learnt on the training stimuli is high where the held-out
+      ones are low). Its ceiling is, per channel, ``sqrt(c1)`` with ``c1`` the
       correlation between two single presentations of the same stimuli
       (:func:`brainalign.stats.split_half_reliability` with one presentation per half and
       no Spearman-Brown step, averaged over pairs of presentations), averaged over the
       ROI's channels. For signal plus noise of variance ratio ``snr`` this is
       ``sqrt(snr / (1 + snr))``, not the (higher) ceiling of the mean of all repeats
-      (slightly above what a perfect model reaches after the fold means are removed).
+      (slightly above what a perfect model reaches within folds of few stimuli).
     - RSA / tRSA: the upper bound of :func:`brainalign.rsa.noise_ceiling` over subjects
       (or over one subject's run halves / RDM repeats); the lower bound is ``ceiling_low``.
 
