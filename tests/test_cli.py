@@ -72,3 +72,25 @@ def test_parser_has_one_function_per_subcommand():
     for name in ("datasets", "inspect", "demo"):
         args = parser.parse_args([name])
         assert args.func.__name__ == f"cmd_{name}"
+
+
+def test_demo_without_minilm_runs_what_it_can(tmp_path, capsys, monkeypatch):
+    """Without the demo extra the recipes run without MiniLM, and the message says how to add it."""
+    import brainalign._recipe_run as recipe_run
+    from brainalign import cli
+
+    ran = []
+
+    def fake_run(recipe, *, out, verbose):
+        ran.append((recipe["recipe"]["name"], [m["name"] for m in recipe["models"]], out))
+        raise SystemExit(0)  # stop after the first recipe: the plumbing is what is tested
+
+    monkeypatch.setattr(recipe_run, "minilm_available", lambda: False)
+    monkeypatch.setattr(recipe_run, "run_recipe", fake_run)
+    with pytest.raises(SystemExit):
+        main(["demo", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "pip install 'brainalign[demo]'" in out
+    assert ran == [("kriegeskorte92_rsa", ["alexnet", "classic"], tmp_path / "kriegeskorte92_rsa")]
+    haxby = cli._without_minilm(__import__("brainalign").load_recipe(cli.recipe_dir() / "haxby2001_encoding.toml"))
+    assert haxby is None  # its only model is MiniLM: skipped with a message

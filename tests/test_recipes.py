@@ -104,3 +104,148 @@ def test_run_small_recipe_writes_outputs(tmp_path, capsys):
     assert prov["random_state"] == 1 and "numpy" in prov["versions"] and prov["timings"]["total_s"] > 0
     pngs = sorted(p.name for p in (tmp_path / "out" / "figures").glob("*.png"))
     assert pngs == ["assignment.png", "brain_rdms.png", "layer_profile.png", "mds.png", "model_comparison.png"]
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda r: r.update(recipe={"name": "/abs/path"}), r"name = '/abs/path' is invalid.*plain folder name"),
+    (lambda r: r.update(recipe={"name": "../../x"}), r"name = '../../x' is invalid.*plain folder name"),
+    (lambda r: r.update(recipe={"name": ".hidden"}), r"plain folder name"),
+    (lambda r: r["methods"].update(rsa={"rdm_method": "poisson"}), r"rdm_method = 'poisson' is invalid.*'crossnobis'"),
+    (lambda r: r["methods"].update(trsa={"transform": "umap"}), r"transform = 'umap' is invalid.*'geodesic'"),
+    (lambda r: r["methods"].update(encoding={"outer_cv": "subject"}), r"outer_cv = 'subject'.*'stimulus'"),
+    (lambda r: r["methods"].update(encoding={"shared_stimuli": "ignore"}), r"shared_stimuli = 'ignore'.*'warn'"),
+    (lambda r: r["methods"].update(encoding={"gap": -1}), r"gap = -1 is invalid.*>= 0"),
+])
+def test_values_are_checked_against_the_library(mutate, match):
+    r = _base()
+    mutate(r)
+    with pytest.raises(RecipeError, match=match):
+        validate_recipe(r)
+
+
+def test_schema_follows_the_library_constants():
+    from brainalign._recipes import schema
+    from brainalign.alignment import METHOD_DEFAULTS
+    from brainalign.rsa import COMPARE_METHODS, RDM_METHODS
+
+    rules = schema()
+    for m, defaults in METHOD_DEFAULTS.items():
+        assert set(defaults) <= set(rules["methods"][m])
+    for method in RDM_METHODS:
+        assert rules["methods"]["rsa"]["rdm_method"](method) is None
+    for method in COMPARE_METHODS:
+        assert rules["methods"]["trsa"]["compare"](method) is None
+    r = _base()
+    r["methods"]["encoding"] = {"outer_cv": "stimulus", "stimulus_folds": 4, "gap": 3, "shared_stimuli": "warn",
+                                "inner_cv": "run"}
+    r["dataset"]["name"] = "haxby2001"
+    r["models"] = [{"name": "m", "source": "onehot:stimulus_id"}]
+    r["methods"]["use"] = ["encoding"]
+    assert validate_recipe(r)["methods"]["encoding"]["stimulus_folds"] == 4
+
+
+def test_paths_are_resolved_against_the_recipe_folder(tmp_path, monkeypatch):
+    (tmp_path / "models" / "tiny").mkdir(parents=True)
+    recipe = tmp_path / "sub" / "r.toml"
+    recipe.parent.mkdir()
+    recipe.write_text('[dataset]\nname = "fmri"\n[dataset.fmri]\nbold = ["run1.nii.gz", "/abs/run2.nii.gz"]\n'
+                      'events = "ev/events.tsv"\n[[models]]\nname = "m"\nsource = "hf:../models/tiny"\n'
+                      '[methods]\nuse = ["encoding"]\n')
+    monkeypatch.chdir(tmp_path / "models")  # the current folder plays no part
+    r = load_recipe(recipe)
+    assert r["models"][0]["source"] == "hf:" + str((tmp_path / "models" / "tiny").resolve())
+    assert r["dataset"]["fmri"]["bold"] == [str(tmp_path / "sub" / "run1.nii.gz"), "/abs/run2.nii.gz"]
+    assert r["dataset"]["fmri"]["events"] == str(tmp_path / "sub" / "ev" / "events.tsv")
+    assert r["recipe"]["name"] == "r"
+    assert validate_recipe(r, base_dir="/elsewhere") == r  # idempotent: absolute paths stay
+
+
+def _k92_recipe(path: Path, name: str = "k92_small", layers: str = '["conv1", "fc7"]',
+                figures: str = '["layer_profile", "brain_map"]') -> Path:
+    path.write_text(
+        f'[recipe]\nname = "{name}"\n[dataset]\nname = "kriegeskorte92"\nbrain_rdms = ["hit"]\n'
+        f'[[models]]\nname = "alexnet"\nsource = "dataset:alexnet_rdms"\nlayers = {layers}\n'
+        '[methods]\nuse = ["rsa"]\n[statistics]\nn_resamples = 0\nn_permutations = 0\n'
+        f'[outputs]\nfigures = {figures}\ndpi = 50\n')
+    return path
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    recipe = _k92_recipe(tmp_path / "k.toml")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["run", str(recipe), "--out", str(afile)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is an existing file, not a folder" in err and "Traceback" not in err
+    bad_layers = _k92_recipe(tmp_path / "b.toml", layers='["conv1", "conv9"]')
+    assert main(["run", str(bad_layers), "--out", str(tmp_path / "o1")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "layers ['conv9'] are not in source 'dataset:alexnet_rdms'" in err
+    assert "available layers: ['conv1'" in err
+    monkeypatch.setenv("BRAINALIGN_MEMORY_LIMIT", "lots")
+    assert main(["run", str(recipe), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "BRAINALIGN_MEMORY_LIMIT='lots' is not a memory size" in err
+    assert not (tmp_path / "o2").exists()
+    with pytest.raises(ValueError, match="BRAINALIGN_MEMORY_LIMIT"):
+        main(["run", str(recipe), "--out", str(tmp_path / "o2"), "--traceback"])
+
+
+def test_output_folder_is_owned_by_one_recipe(tmp_path, capsys):
+    from brainalign import run_recipe
+
+    out = tmp_path / "out"
+    res = run_recipe(_k92_recipe(tmp_path / "k.toml"), out=out)
+    assert (out / "index.html").is_file() and (out / "results.csv").is_file()
+    assert res.skipped == [{"figure": "brain_map", "reason": "brain maps show encoding scores per voxel, and the "
+                                                             "recipe does not run 'encoding'"}]
+    index = (out / "index.html").read_text()
+    assert "figures/layer_profile.png" in index and "results.csv" in index and "brain_map: brain maps" in index
+    stale = out / "figures" / "left_over.png"
+    stale.write_bytes(b"x")
+    run_recipe(_k92_recipe(tmp_path / "k.toml", figures='["model_comparison"]'), out=out)  # same recipe again
+    assert not stale.exists() and not (out / "figures" / "layer_profile.png").exists()
+    assert (out / "figures" / "model_comparison.png").exists()
+    other = _k92_recipe(tmp_path / "o.toml", name="another")
+    with pytest.raises(RecipeError, match=r"holds the results of recipe 'k92_small', not 'another'"):
+        run_recipe(other, out=out)
+    assert main(["run", str(other), "--out", str(out)]) == 2
+    assert "holds the results of recipe 'k92_small'" in capsys.readouterr().err
+    assert json.loads((out / "provenance.json").read_text())["recipe"]["recipe"]["name"] == "k92_small"
+    mine = tmp_path / "mine"  # a folder of the user's own: nothing in it is deleted
+    mine.mkdir()
+    (mine / "results.csv").write_text("my own table")
+    with pytest.raises(RecipeError, match=r"already holds \['results.csv'\], not written by a brainalign run"):
+        run_recipe(other, out=mine)
+    assert (mine / "results.csv").read_text() == "my own table"
+
+
+def test_brain_maps_one_file_per_roi_and_interactive(tmp_path):
+    import numpy as np
+
+    from brainalign import BrainData, Bunch, Features
+    from brainalign._recipe_report import write_figures
+    from brainalign._recipes import validate_recipe as validate
+    from brainalign.alignment import sweep
+
+    rng = np.random.default_rng(0)
+    ijk = np.array([(i, j, k) for i in range(5) for j in range(4) for k in range(2)])
+    n_items, reps = 30, 3
+    ids = np.tile([f"s{i}" for i in range(n_items)], reps)
+    feats = Features({"a": rng.standard_normal((n_items, 6)), "b": rng.standard_normal((n_items, 6))},
+                     items=[f"s{i}" for i in range(n_items)], provenance={"model_id": "toy"})
+    Y = feats["a"][np.tile(np.arange(n_items), reps)] @ rng.standard_normal((6, len(ijk)))
+    Y = Y + rng.standard_normal(Y.shape)
+    channels = pd.DataFrame(ijk, columns=["i", "j", "k"]).assign(roi=np.where(ijk[:, 0] < 2, "V1", "IT"))
+    brain = BrainData(Y, samples={"stimulus_id": ids, "run": np.repeat(np.arange(reps), n_items)}, channels=channels,
+                      subject="s1", space={"kind": "volume", "shape": (5, 4, 2), "affine": np.eye(4)})
+    results = sweep(feats, brain, methods=["encoding"], n_resamples=0, n_permutations=0,
+                    encoding={"alphas": [1.0, 100.0]})
+    recipe = validate({"dataset": {"name": "fmri", "fmri": {}}, "models": [{"name": "toy", "source": "onehot:x"}],
+                       "methods": {"use": ["encoding"]}, "outputs": {"figures": ["brain_map"]}})
+    written, skipped = write_figures(recipe, results, Bunch(brain=brain), tmp_path, dpi=50)
+    assert skipped == [] and len(written) == len(set(written))
+    names = sorted(Path(p).name for p in written)
+    assert names == ["brain_map_toy_s1_IT_layer.png", "brain_map_toy_s1_IT_score.html", "brain_map_toy_s1_IT_score.png",
+                     "brain_map_toy_s1_V1_layer.png", "brain_map_toy_s1_V1_score.html", "brain_map_toy_s1_V1_score.png"]
+    assert all(Path(p).stat().st_size > 1000 for p in written)

@@ -42,7 +42,12 @@ boxcars = np.stack([(samples["category"] == c).to_numpy(float) for c in categori
 # the canonical HRF, convolved within each run only (no haemodynamic leak across runs)
 X = convolve_hrf(boxcars, tr=brain.tr, groups=samples["run"])
 
-res = cross_validate_encoding(X, brain, outer_cv="run", inner_cv=5, alphas=ALPHAS, return_predictions=True)
+# One regressor per category: it can only predict categories it was trained on, so this model is
+# scored leaving runs out (every run shows all 8 categories). That measures how reliably each
+# voxel's response to each category repeats across runs, not a prediction for unseen stimuli;
+# brainalign refuses such folds unless asked (shared_stimuli="warn"; the default holds out stimuli).
+res = cross_validate_encoding(X, brain, outer_cv="run", inner_cv=5, alphas=ALPHAS, return_predictions=True,
+                              shared_stimuli="warn")
 r = res.r
 print(f"held-out r: median {np.median(r):.3f}, max {r.max():.3f}, {np.sum(r > 0.3)} voxels with r > 0.3")
 

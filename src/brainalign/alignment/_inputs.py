@@ -228,12 +228,18 @@ def normalize_brains(brain: Any, *, subjects: Any = None, rois: Any = None) -> l
                 for e in entries[-rd.n_rdm:]:
                     e.roi = str(roi)
         elif all(isinstance(v, BrainData) for v in values):
+            empty: dict[str, list[str]] = {}
             for subj, bd in brain.items():
                 for roi, mask in _roi_selectors(bd, rois).items():
                     if not mask.any():
-                        warnings.warn(f"ROI {roi!r} has no channel for subject {subj!r}; skipped.", stacklevel=3)
+                        empty.setdefault(roi, []).append(str(subj))
                         continue
                     entries.append(BrainInput(str(subj), roi, "data", data=bd.select(channels=mask)))
+            if empty:  # one warning for every empty selection, not one per subject
+                n_subj = len(brain)
+                what = "; ".join(f"ROI {roi!r}: {'all ' + str(n_subj) if len(s) == n_subj else len(s)} subject(s)"
+                                 f" ({', '.join(s[:5])}{' ...' if len(s) > 5 else ''})" for roi, s in empty.items())
+                warnings.warn(f"ROI selections that match no channel were skipped: {what}.", stacklevel=3)
         else:
             kinds = sorted({type(v).__name__ for v in values})
             raise TypeError(

@@ -21,8 +21,11 @@ RSA_DEFAULTS = {"rdm_method": "correlation", "compare": "corr", "time_window": N
 TRSA_DEFAULTS = {"rdm_method": "correlation", "compare": "corr", "low": 0.25, "up": 0.75,
                  "transform": "geotopological", "time_window": None}
 TRANSFORMS = ("geotopological", "geodesic")
-ENCODING_DEFAULTS = {"alphas": None, "outer_cv": "run", "delays": None, "fill_missing": 0.0,
-                     "ceiling_by": None, "block_length": 10, "pca": None}
+ENCODING_DEFAULTS = {"alphas": None, "outer_cv": "stimulus", "stimulus_folds": 5, "gap": None,
+                     "shared_stimuli": "raise", "delays": None, "fill_missing": 0.0, "ceiling_by": None,
+                     "block_length": 10, "pca": None}
+#: options of ENCODING_DEFAULTS handed on to cross_validate_encoding (the others shape the design / statistics)
+_CV_KEYS = ("alphas", "outer_cv", "stimulus_folds", "gap", "shared_stimuli")
 
 
 # --------------------------------------------------------------------------- shared maths hooks
@@ -38,24 +41,6 @@ def compare_rdms(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
     from ..rsa import compare
 
     return np.asarray(compare(a, np.asarray(b)[None], method=method), dtype=float)[:, 0]
-
-
-def calc_rdm(patterns: np.ndarray, method: str) -> np.ndarray:
-    """(n_conditions, n_channels) -> (n, n) RDM, with brainalign.rsa."""
-    from ..rsa import calc_rdm as _calc
-
-    rdm = _calc(patterns, method=method)
-    mats = rdm.get_matrices() if hasattr(rdm, "get_matrices") else np.asarray(rdm)
-    mats = np.asarray(mats, dtype=float)
-    return mats[0] if mats.ndim == 3 else mats
-
-
-def rdm_noise_ceiling(rdms: np.ndarray, method: str) -> tuple[float, float]:
-    """Lower and upper noise-ceiling bounds from RDMs of several subjects / repeats (k, n, n)."""
-    from ..rsa import noise_ceiling
-
-    lo, hi = noise_ceiling(rdms, method=method, rdm_descriptor="index")
-    return float(lo), float(hi)
 
 
 def topo_transform(rdms: np.ndarray, options: dict) -> np.ndarray:
@@ -144,13 +129,27 @@ def _rows(spec: dict, scores: np.ndarray, boot: np.ndarray, null: np.ndarray | N
 
 
 # --------------------------------------------------------------------------- encoding unit
-def encoding_unit(spec: dict) -> list[dict]:
-    """Cross-validated encoding of the ROI's channels from every layer; r averaged over channels.
+def _fold_seed(seed: int, fold: int) -> int:
+    """The random_state of one outer fold's resampling: the same for every layer of a unit."""
+    return int(np.random.SeedSequence([int(seed), int(fold)]).generate_state(1)[0])
 
-    The out-of-fold predictions give the bootstrap (:func:`brainalign.stats.bootstrap_ci`,
+
+def encoding_unit(spec: dict) -> list[dict]:
+    """Cross-validated encoding of the ROI's channels from every layer; r averaged over folds and channels.
+
+    The outer folds hold out stimuli (:func:`brainalign.encoding.stimulus_splits`, with a
+    gap of the longest FIR delay in time series) unless the options say otherwise. The
+    score of a channel is the Pearson r of the held-out predictions within each outer test
+    fold, averaged over folds: the r of all folds' predictions concatenated is biased
+    negative under the null when folds hold out stimuli (the intercept learnt on the
+    training stimuli is high exactly when the held-out stimuli's mean response is low), and
+    its bias grows with the alpha search. The bootstrap (:func:`brainalign.stats.bootstrap_ci`,
     resampling stimuli or blocks of samples) and the permutation null
     (:func:`brainalign.stats.permutation_test`, predictions circularly shifted within runs,
-    which keeps their autocorrelation). Both get the same random_state for every layer, so every
+    which keeps their autocorrelation) are computed within each test fold and averaged
+    over folds, like the score (the bootstrap replicates re-centred on the score: the
+    percentile bootstrap of an r from the few stimuli of one fold is biased low). Every
+    layer gets the same random_state per fold, so every
     layer is scored on the same resampled units (paired replicates: ``p_best``) and the
     same shifts.
     """
@@ -160,39 +159,47 @@ def encoding_unit(spec: dict) -> list[dict]:
     Y = np.asarray(spec["Y"], dtype=np.float64)
     groups = np.asarray(spec["groups"])
     opts = dict(spec["options"])
-    cv_kwargs = {k: v for k, v in opts.items() if k not in ENCODING_DEFAULTS or k in ("alphas", "outer_cv")}
+    cv_kwargs = {k: v for k, v in opts.items() if k not in ENCODING_DEFAULTS or k in _CV_KEYS}
     cv_kwargs = {k: v for k, v in cv_kwargs.items() if v is not None}
+    cv_kwargs["gap"] = int(spec.get("gap") or 0)
     cv_kwargs.setdefault("device", "cpu")
     if spec.get("inner_kfold"):  # one run per training set (sweep checked it): folds within that run
         cv_kwargs["inner_cv"] = WithinRunKFold(int(spec["inner_kfold"]))
     boot_seed, perm_seed = _seeds(spec["random_state"])
     units = np.asarray(spec["boot_units"])
     n_resamples, n_permutations = int(spec["n_resamples"]), int(spec["n_permutations"])
-    if len(pd.unique(units)) < 2:
-        n_resamples = 0
     n_layers = len(spec["layers"])
     scores, voxel = [], []
     boot, null = np.full((n_resamples, n_layers), np.nan), np.full((n_permutations, n_layers), np.nan)
     for k, X in enumerate(spec["X"]):
         res = cross_validate_encoding(np.asarray(X, dtype=np.float64), Y, groups=groups, return_predictions=True,
-                                      **cv_kwargs)
-        r = np.asarray(res["r"], dtype=float).reshape(-1)
+                                      stimulus_ids=spec.get("stimulus_ids"), **cv_kwargs)
+        pred = np.asarray(res["predictions"], dtype=np.float64)
+        r = np.nanmean(np.asarray(res["r_folds"], dtype=float), axis=0).reshape(-1)  # (n_channels,)
         voxel.append(r)
         scores.append(float(np.nanmean(r)))
-        pred = np.asarray(res["predictions"], dtype=np.float64)
+        splits = [te for _, te in res["splits"]]
+        if k == 0 and any(len(pd.unique(units[te])) < 2 for te in splits):
+            n_resamples = 0  # a fold with a single resampling unit: no bootstrap
+            boot = boot[:0]
         if n_resamples:
-            boot[:, k] = bootstrap_ci(Y, pred, groups=units, n_resamples=n_resamples, ci=float(spec.get("ci", 0.95)),
-                                      random_state=boot_seed).distribution
+            boot[:, k] = np.mean([bootstrap_ci(Y[te], pred[te], groups=units[te], n_resamples=n_resamples,
+                                               ci=float(spec.get("ci", 0.95)),
+                                               random_state=_fold_seed(boot_seed, f)).distribution
+                                  for f, te in enumerate(splits)], axis=0)
+            # bootstrap bias correction: r resampled from the few stimuli of a fold is biased low
+            # (by ~0.03 for r = 0.6 and 10 stimuli), so the replicates are re-centred on the score
+            boot[:, k] += scores[k] - np.nanmean(boot[:, k])
         if n_permutations:
-            perm = permutation_test(Y, pred, groups=groups, method="circular_shift", n_permutations=n_permutations,
-                                    random_state=perm_seed)
-            null[:, k] = np.nanmean(perm.null, axis=1)  # null of the ROI-mean r
+            null[:, k] = np.mean([np.nanmean(permutation_test(Y[te], pred[te], groups=groups[te],
+                                                              method="circular_shift", n_permutations=n_permutations,
+                                                              random_state=_fold_seed(perm_seed, f)).null, axis=1)
+                                  for f, te in enumerate(splits)], axis=0)  # null of the ROI-mean score
     ceiling_vox = spec.get("ceiling_voxels")
     rows = _rows({**spec, "ceiling": (np.nan, float(np.nanmean(ceiling_vox)) if ceiling_vox is not None else np.nan)},
                  np.asarray(scores), boot, null if np.isfinite(null).all() else None, metric="pearson_r",
-                 extra={"n_channels": Y.shape[1]})
-    if spec.get("return_voxels"):
-        rows[0]["_voxel_scores"] = np.stack(voxel)
+                 extra={"n_channels": Y.shape[1], "n_folds": len(splits)})
+    rows[0]["_voxel_scores"] = np.stack(voxel)
     return rows
 
 

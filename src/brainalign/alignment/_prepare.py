@@ -14,9 +14,8 @@ import pandas as pd
 
 from .._utils import logger
 from ._inputs import BrainInput, ModelInput
-from ._methods import calc_rdm, rdm_noise_ceiling
 
-_CACHE_VERSION = "2"
+_CACHE_VERSION = "3"
 
 
 # --------------------------------------------------------------------------- brain-side preparation
@@ -54,6 +53,13 @@ def _split_halves(entry: BrainInput, key: str, options: dict) -> list[tuple[np.n
     return halves
 
 
+def _rdm_matrix(patterns: np.ndarray, method: str) -> np.ndarray:
+    """The (n, n) matrix of :func:`brainalign.rsa.calc_rdm` of (n_conditions, n_channels) patterns."""
+    from ..rsa import calc_rdm
+
+    return np.asarray(calc_rdm(patterns, method=method).get_matrices()[0], dtype=float)
+
+
 def _common_items(model_items: list, brain_items: list, where: str) -> list:
     have = {str(i) for i in model_items}
     common = [i for i in brain_items if str(i) in have]
@@ -86,7 +92,8 @@ class _RDMCache:
             else:
                 pos = {str(i): k for k, i in enumerate(model.items)}
                 rows = np.array([pos[str(i)] for i in items])
-                mats = [calc_rdm(np.asarray(model.arrays[lay], dtype=float)[rows], rdm_method) for lay in model.layers]
+                mats = [_rdm_matrix(np.asarray(model.arrays[lay], dtype=float)[rows], rdm_method)
+                        for lay in model.layers]
             self._store[key] = np.stack(mats)
         return self._store[key]
 
@@ -103,7 +110,7 @@ def _rsa_brain(entries: list[BrainInput], key: str, options: dict) -> dict:
             out[(e.subject, e.roi)] = dict(rdm=np.nanmean(mats, axis=0), items=items, repeats=mats)
         else:
             pats, items = _condition_patterns(e, key, options)
-            rdm = calc_rdm(pats, options["rdm_method"])
+            rdm = _rdm_matrix(pats, options["rdm_method"])
             reps, rdm_for_reps = [], None
             # one subject: the ceiling comes from split halves of its runs
             halves = _split_halves(e, key, options) if n_subjects[e.roi] == 1 else []
@@ -112,7 +119,7 @@ def _rsa_brain(entries: list[BrainInput], key: str, options: dict) -> dict:
                 if len(common) >= 3:
                     for pats_h, items_h in halves:
                         pos = {str(i): k for k, i in enumerate(items_h)}
-                        reps.append(calc_rdm(pats_h[[pos[str(i)] for i in common]], options["rdm_method"]))
+                        reps.append(_rdm_matrix(pats_h[[pos[str(i)] for i in common]], options["rdm_method"]))
                     reps = np.stack(reps)
                     rdm_for_reps = common
                 else:
@@ -143,7 +150,10 @@ def _rsa_ceiling(subjects: list[tuple[str, dict]], items: list, method: str, opt
         mats = np.stack([_reindex(r, reps_items, common) for r in reps])
     if trsa:
         mats = topo_transform(mats, options)
-    return rdm_noise_ceiling(mats, method)
+    from ..rsa import noise_ceiling
+
+    lower, upper = noise_ceiling(mats, method=method, rdm_descriptor="index")
+    return float(lower), float(upper)
 
 
 # --------------------------------------------------------------------------- encoding preparation
@@ -151,11 +161,12 @@ def _design(model: ModelInput, layer: str, bd: Any, key: str, options: dict) -> 
     """(n_samples, n_features) design of one layer for the brain samples."""
     X = np.asarray(model.arrays[layer], dtype=float)
     n_comp = options.get("pca")
-    if n_comp:  # item-level PCA: exact when n_comp >= rank (e.g. few distinct stimuli), much faster ridge
-        Xc = X - X.mean(0)
-        _, sv, vt = np.linalg.svd(Xc, full_matrices=False)
+    if n_comp:  # item-level rotation onto the top singular vectors: exact when n_comp >= rank, faster ridge
+        # not centred: samples without a stimulus get fill_missing (0), which must stay "no stimulus",
+        # not become the mean item (and the mean would mix in the held-out items' features)
+        _, sv, vt = np.linalg.svd(X, full_matrices=False)
         keep = min(int(n_comp), int((sv > sv[0] * 1e-10).sum()) if sv.size else 0) or 1
-        X = Xc @ vt[:keep].T
+        X = X @ vt[:keep].T
     if key not in bd.samples:
         raise ValueError(
             f"Encoding needs the stimulus of every sample: the samples table has no {key!r} column "
@@ -218,30 +229,63 @@ def _run_groups(bd: Any) -> np.ndarray:
     return bd.samples["run"].to_numpy() if "run" in bd.samples else np.zeros(bd.n_samples, int)
 
 
-def _encoding_cv_plan(entry: BrainInput, opts: dict) -> int | None:
-    """Check the encoding CV against the runs of one entry before anything is computed.
+def _stimulus_ids(bd: Any, key: str) -> np.ndarray:
+    """The stimulus of every sample (None where there is none), object array (n_samples,)."""
+    if key not in bd.samples:
+        raise ValueError(
+            f"Encoding needs the stimulus of every sample: the samples table has no {key!r} column "
+            f"(columns: {list(bd.samples.columns)}); pass stimulus_key=."
+        )
+    out = np.empty(bd.n_samples, dtype=object)
+    out[:] = [None if pd.isna(v) else v for v in bd.samples[key].to_numpy(dtype=object)]
+    return out
 
-    Returns ``k`` when the training sets of the outer CV hold a single run, so that the
-    run-grouped inner alpha search is impossible: the inner CV then falls back to ``k``
-    contiguous folds within the training run (``KFold(k)``, no shuffling), with a logged
-    note. Raises when the outer CV itself cannot be built, or when ``inner_cv="run"`` was
-    asked for explicitly.
+
+def _encoding_gap(opts: dict) -> int:
+    """Samples left out of training around held-out stimuli: ``gap``, by default the longest FIR delay."""
+    if opts.get("gap") is not None:
+        return int(opts["gap"])
+    delays = opts.get("delays") or []
+    return int(max((abs(int(d)) for d in delays), default=0))
+
+
+def _encoding_cv_plan(entry: BrainInput, opts: dict, key: str) -> int | None:
+    """Check the encoding CV against the stimuli and runs of one entry before anything is computed.
+
+    With ``outer_cv="stimulus"`` (the default) the stimulus-held-out folds are built once
+    here, so that an impossible setting fails up front. With a run-wise outer CV, folds
+    whose test stimuli are also trained on raise (``shared_stimuli="raise"``) or warn once
+    (``"warn"``). Returns ``k`` when the training sets of a run-wise outer CV hold a single
+    run, so that the run-grouped inner alpha search is impossible: the inner CV then falls
+    back to ``k`` contiguous folds within the training run (``KFold(k)``, no shuffling),
+    with a logged note. Raises when the outer CV itself cannot be built, or when
+    ``inner_cv="run"`` was asked for explicitly.
     """
-    from ..encoding import check_cv
+    from ..encoding import check_cv, check_shared_stimuli, stimulus_splits
 
     bd = entry.data
     groups = _run_groups(bd)
+    stim = _stimulus_ids(bd, key)
     n_runs = len(pd.unique(groups))
-    outer = opts.get("outer_cv", "run")
+    outer = opts.get("outer_cv", "stimulus")
     where = f"encoding in sweep(), subject {entry.subject!r} ROI {entry.roi!r}"
+    if outer == "stimulus":
+        try:
+            stimulus_splits(stim, runs=groups, n_splits=int(opts.get("stimulus_folds", 5)), gap=_encoding_gap(opts))
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        return None
     try:
         splits = check_cv(outer, bd.n_samples, groups)
     except ValueError as err:
         raise ValueError(
             f"{where}: the data have {n_runs} run(s) ({'samples column run' if 'run' in bd.samples else 'no run column'}) "
             f"and outer_cv={outer!r} cannot be built: {err} Held-out encoding scores need at least 2 runs "
-            "(or repeats): give a 'run' samples column (e.g. the repetition index) with >= 2 values."
+            "(or repeats): give a 'run' samples column (e.g. the repetition index) with >= 2 values, or "
+            "hold out stimuli (outer_cv='stimulus', the default)."
         ) from None
+    check_shared_stimuli(splits, stim, shared_stimuli=opts.get("shared_stimuli", "raise"),
+                         where=f"{where}, outer_cv={outer!r}")
     min_train = min(len(pd.unique(groups[tr])) for tr, _ in splits)
     if min_train >= 2:
         return None
@@ -263,32 +307,41 @@ def _unit_key(spec_meta: dict) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def _cache_read(cache_dir: Path | None, key: str) -> list[dict] | None:
+def _cache_read(cache_dir: Path | None, key: str) -> tuple[list[dict], np.ndarray | None] | None:
+    """The rows of a cached unit (JSON ``null`` read back as NaN) and its per-channel scores, or None."""
     if cache_dir is None:
         return None
     path = cache_dir / f"{key}.json"
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())["rows"]
-    except (ValueError, KeyError):
+        rows = json.loads(path.read_text())["rows"]
+        voxels = None
+        if (cache_dir / f"{key}.voxels.npy").exists():
+            voxels = np.load(cache_dir / f"{key}.voxels.npy", allow_pickle=False)
+    except (ValueError, KeyError, OSError):
         logger.warning("ignoring unreadable cache file %s", path)
         return None
+    rows = [{k: (np.nan if v is None else v) for k, v in r.items()} for r in rows]
+    return rows, voxels
 
 
-def _cache_write(cache_dir: Path | None, key: str, rows: list[dict]) -> None:
+def _cache_write(cache_dir: Path | None, key: str, rows: list[dict], voxels: np.ndarray | None = None) -> None:
+    """Store a unit's rows as JSON (NaN as ``null``) and its per-channel scores as ``.npy`` beside them."""
     if cache_dir is None:
         return
     clean = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()
               if not k.startswith("_")} for r in rows]
+    if voxels is not None:
+        tmp = cache_dir / f".{key}.{os.getpid()}.voxels.tmp.npy"
+        np.save(tmp, np.asarray(voxels, dtype=np.float64), allow_pickle=False)
+        os.replace(tmp, cache_dir / f"{key}.voxels.npy")
     tmp = cache_dir / f".{key}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"version": _CACHE_VERSION, "rows": clean}, default=_json_default))
-    os.replace(tmp, cache_dir / f"{key}.json")
+    os.replace(tmp, cache_dir / f"{key}.json")  # written last: its presence means the unit is complete
 
 
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-

@@ -8,7 +8,6 @@ cached on disk under a hash of its inputs so that an interrupted sweep resumes.
 
 from __future__ import annotations
 
-import os
 import time
 import zlib
 from pathlib import Path
@@ -30,14 +29,16 @@ from ._prepare import (
     _design,
     _encoding_ceiling,
     _encoding_cv_plan,
+    _encoding_gap,
     _RDMCache,
     _reindex,
     _rsa_brain,
     _rsa_ceiling,
     _run_groups,
+    _stimulus_ids,
     _unit_key,
 )
-from ._table import tidy
+from ._table import VoxelScores, tidy
 
 METHODS = ("encoding", "rsa", "trsa")
 _DEFAULTS = {"encoding": ENCODING_DEFAULTS, "rsa": RSA_DEFAULTS, "trsa": TRSA_DEFAULTS}
@@ -71,8 +72,7 @@ def _unit_seed(random_state: int | None, uid: str) -> int:
 def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None, subjects: Any = None,
           layers: Any = None, stimuli: Any = None, stimulus_key: str = "stimulus_id", client: Any = None,
           n_jobs: int = 1, cache_dir: Any = None, n_resamples: int = 200, n_permutations: int = 200, ci: float = 0.95,
-          random_state: int | None = 0, verbose: bool = False, return_voxel_scores: bool = False,
-          **method_options: Any) -> pd.DataFrame:
+          random_state: int | None = 0, verbose: bool = False, **method_options: Any) -> pd.DataFrame:
     """Score every model x layer against every subject x ROI with every method: one tidy table.
 
     Parameters
@@ -117,21 +117,26 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         runs give the same table.
     %(verbose)s
         Show a progress bar over units.
-    return_voxel_scores : bool
-        Also return the per-channel encoding scores: ``(table, voxel_scores)`` with
-        ``voxel_scores`` a dict ``"model|subject|roi" -> array (n_layers, n_channels)``
-        (for maps of the best layer per voxel). Units with voxel scores are not read from
-        the cache.
     encoding, rsa, trsa : dict, optional
         Options of each method: ``rsa={"rdm_method": "correlation", "compare": "corr",
-        "time_window": None}``, ``trsa={... "lower": 0.0, "upper": 0.5}``,
-        ``encoding={"alphas": ..., "outer_cv": "run", "delays": None, "ceiling_by": None,
-        ...}`` (other keys go to :func:`brainalign.encoding.cross_validate_encoding`).
-        The runs (``run`` samples column) are checked before anything is computed: the
-        outer CV needs >= 2 runs, and when a training set holds a single run (e.g. 2 runs
-        with ``outer_cv="run"``), the inner alpha search falls back to ``inner_cv``
-        (default 5) contiguous folds within that run, with a logged warning
-        (``inner_cv="run"`` then raises instead).
+        "time_window": None}``, ``trsa={... "low": 0.25, "up": 0.75, "transform":
+        "geotopological"}``, ``encoding={"alphas": ..., "outer_cv": "stimulus",
+        "stimulus_folds": 5, "gap": None, "shared_stimuli": "raise", "delays": None,
+        "ceiling_by": None, "pca": None, ...}`` (other keys such as ``inner_cv`` go to
+        :func:`brainalign.encoding.cross_validate_encoding`).
+
+        Encoding holds out *stimuli* by default (``outer_cv="stimulus"``: ``stimulus_folds``
+        folds of whole stimuli, all their presentations, by
+        :func:`brainalign.encoding.stimulus_splits`; in time series a ``gap`` of samples,
+        by default the longest of ``delays``, is left out of training around the held-out
+        ones, and the inner alpha search also holds out stimuli). Leaving runs out
+        (``outer_cv="run"`` or an int) on a design where every run shows every stimulus
+        would train on the tested stimuli: it raises, unless ``shared_stimuli="warn"``
+        (then the score measures how reliably each stimulus's response is memorized, not
+        a prediction for new stimuli). The folds are checked before anything is computed;
+        with a run-wise outer CV whose training sets hold a single run, the inner alpha
+        search falls back to ``inner_cv`` (default 5) contiguous folds within that run,
+        with a logged warning (``inner_cv="run"`` then raises instead).
 
     Returns
     -------
@@ -139,7 +144,8 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         :data:`RESULT_COLUMNS`, then ``ceiling_low`` (RSA lower ceiling bound), ``p_best``
         (bootstrap probability that the layer is the model's best for this subject, ROI and
         method) and sizes. ``normalized_score = score / ceiling``. ``table.attrs`` holds
-        ``timings`` and ``n_cached``.
+        ``timings``, ``n_units``, ``n_cached`` and ``voxel_scores`` (the per-channel
+        encoding scores, also read with :func:`voxel_scores`).
 
     Notes
     -----
@@ -147,13 +153,17 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     ``normalized_score = score / ceiling`` is the fraction of the attainable score):
 
     - encoding (``encoding={"ceiling_by": "stimulus_id"}``; NaN without it): the score is
-      the held-out Pearson r of predictions with *single-presentation* data, averaged over
-      the ROI's channels. Its ceiling is, per channel, ``sqrt(c1)`` with ``c1`` the
+      the held-out Pearson r of predictions with *single-presentation* data within each
+      outer test fold, averaged over folds and over the ROI's channels (the r of all
+      folds' predictions concatenated is biased negative under the null when folds hold
+      out stimuli: the intercept learnt on the training stimuli is high where the held-out
+      ones are low). Its ceiling is, per channel, ``sqrt(c1)`` with ``c1`` the
       correlation between two single presentations of the same stimuli
       (:func:`brainalign.stats.split_half_reliability` with one presentation per half and
       no Spearman-Brown step, averaged over pairs of presentations), averaged over the
       ROI's channels. For signal plus noise of variance ratio ``snr`` this is
-      ``sqrt(snr / (1 + snr))``, not the (higher) ceiling of the mean of all repeats.
+      ``sqrt(snr / (1 + snr))``, not the (higher) ceiling of the mean of all repeats
+      (slightly above what a perfect model reaches within folds of few stimuli).
     - RSA / tRSA: the upper bound of :func:`brainalign.rsa.noise_ceiling` over subjects
       (or over one subject's run halves / RDM repeats); the lower bound is ``ceiling_low``.
 
@@ -182,7 +192,7 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
     common = dict(n_resamples=int(n_resamples), n_permutations=int(n_permutations), ci=float(ci))
-    inner_plan = _check_encoding_inputs(entries, options["encoding"]) if "encoding" in options else {}
+    inner_plan = _check_encoding_inputs(entries, options["encoding"], stimulus_key) if "encoding" in options else {}
     # Units carry a cache key computed from cheap inputs only (hashes of the feature arrays /
     # RDMs and of the brain data, options, random_state); the expensive spec (ROI RDMs, ceilings,
     # designs) is built only for the units that are not in the cache.
@@ -193,15 +203,14 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         if method in ("rsa", "trsa"):
             units.extend(_rsa_units(method, opts, models, entries, stimulus_key, random_state, common, digests))
         else:
-            units.extend(_encoding_units(opts, models, entries, stimulus_key, random_state, common, return_voxel_scores,
-                                         inner_plan, digests))
+            units.extend(_encoding_units(opts, models, entries, stimulus_key, random_state, common, inner_plan,
+                                         digests))
     rows, voxel_scores, n_cached, prep_s = _execute(units, cache, client=client, n_jobs=n_jobs, verbose=verbose)
     table = tidy(rows)
     table.attrs["timings"] = {"prepare_s": prep_s, "total_s": time.perf_counter() - t0}
     table.attrs["n_units"] = len(units)
     table.attrs["n_cached"] = n_cached
-    if return_voxel_scores:
-        return table, voxel_scores
+    table.attrs["voxel_scores"] = VoxelScores(voxel_scores)
     return table
 
 
@@ -209,7 +218,7 @@ def _unit(key_meta: dict, build: Any) -> dict:
     """A unit of work: its identity, its cache key (from ``key_meta``) and ``build()`` -> spec."""
     key = _unit_key({**key_meta, "version": _CACHE_VERSION})
     return dict(key=key, method=key_meta["method"], model=key_meta["model"], subject=key_meta["subject"],
-                roi=key_meta["roi"], return_voxels=bool(key_meta.get("return_voxels")), build=build)
+                roi=key_meta["roi"], build=build)
 
 
 def _digest(entries: list[BrainInput], k: int, digests: dict[int, str]) -> str:
@@ -270,7 +279,7 @@ def _rsa_units(method, opts, models, entries, key, random_state, common, digests
     return out
 
 
-def _check_encoding_inputs(entries: list[BrainInput], opts: dict) -> dict[int, int]:
+def _check_encoding_inputs(entries: list[BrainInput], opts: dict, key: str) -> dict[int, int]:
     """Up-front checks of every encoding entry (nothing computed yet); index -> inner KFold k."""
     plan = {}
     for k, e in enumerate(entries):
@@ -281,7 +290,7 @@ def _check_encoding_inputs(entries: list[BrainInput], opts: dict) -> dict[int, i
             )
         if e.data.data.ndim != 2:
             raise ValueError("Encoding in sweep() needs (n_samples, n_channels) data; use encoding.TRF for epochs.")
-        inner = _encoding_cv_plan(e, opts)
+        inner = _encoding_cv_plan(e, opts, key)
         if inner is not None:
             plan[k] = inner
     if plan:
@@ -293,7 +302,7 @@ def _check_encoding_inputs(entries: list[BrainInput], opts: dict) -> dict[int, i
     return plan
 
 
-def _encoding_units(opts, models, entries, key, random_state, common, return_voxels, inner_plan, digests):
+def _encoding_units(opts, models, entries, key, random_state, common, inner_plan, digests):
     memo: dict[int, tuple] = {}
 
     def brain_side(idx: int) -> tuple:
@@ -309,11 +318,14 @@ def _encoding_units(opts, models, entries, key, random_state, common, return_vox
             e = entries[idx]
             groups, ceiling_vox, boot_units = brain_side(idx)
             X = [_design(model, lay, e.data, key, opts) for lay in model.layers]
+            # the unit hands stimulus ids on only for stimulus-held-out folds: a run-wise outer CV was
+            # checked for shared stimuli once, up front (and warned once when shared_stimuli="warn")
+            stim = _stimulus_ids(e.data, key) if opts.get("outer_cv", "stimulus") == "stimulus" else None
             return dict(method="encoding", model=model.name, layers=model.layers,
                         depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
                         options=opts, random_state=unit_seed, X=X, Y=np.asarray(e.data.data), groups=groups,
-                        boot_units=boot_units, ceiling_voxels=ceiling_vox, return_voxels=return_voxels,
-                        inner_kfold=inner_plan.get(idx), **common)
+                        stimulus_ids=stim, gap=_encoding_gap(opts), boot_units=boot_units,
+                        ceiling_voxels=ceiling_vox, inner_kfold=inner_plan.get(idx), **common)
         return build
 
     out = []
@@ -323,7 +335,7 @@ def _encoding_units(opts, models, entries, key, random_state, common, return_vox
                 raise ValueError(f"Encoding needs feature arrays; model {model.name!r} is given as RDMs.")
             unit_seed = _unit_seed(random_state, f"encoding|{model.name}|{e.subject}|{e.roi}")
             meta = dict(method="encoding", model=model.name, layers=model.layers, subject=e.subject, roi=e.roi,
-                        options=opts, random_state=unit_seed, stimulus_key=key, return_voxels=return_voxels,
+                        options=opts, random_state=unit_seed, stimulus_key=key,
                         inner_kfold=inner_plan.get(idx), features=[model.layer_hash(lay) for lay in model.layers],
                         brain=_digest(entries, idx, digests), **common)
             out.append(_unit(meta, builder(model, idx, unit_seed)))
@@ -336,9 +348,11 @@ def _execute(units, cache, *, client, n_jobs, verbose):
     todo = []
     n_cached = 0
     for u in units:
-        hit = None if u["return_voxels"] else _cache_read(cache, u["key"])
+        hit = _cache_read(cache, u["key"])
         if hit is not None:
-            rows.extend(hit)
+            rows.extend(hit[0])
+            if hit[1] is not None:
+                voxel_scores[_voxel_key(u)] = hit[1]
             n_cached += 1
         else:
             todo.append(u)
@@ -349,11 +363,12 @@ def _execute(units, cache, *, client, n_jobs, verbose):
     prep_s = time.perf_counter() - t_prep
 
     def collect(key, spec, result):
+        vs = None
         for r in result:
-            vs = r.pop("_voxel_scores", None)
-            if vs is not None:
-                voxel_scores[f"{spec['model']}|{spec['subject']}|{spec['roi']}"] = vs
-        _cache_write(cache, key, result)
+            vs = r.pop("_voxel_scores", vs)
+        if vs is not None:
+            voxel_scores[_voxel_key(spec)] = vs
+        _cache_write(cache, key, result, vs)
         rows.extend(result)
 
     if client is not None and todo:
@@ -371,3 +386,7 @@ def _execute(units, cache, *, client, n_jobs, verbose):
     rows.sort(key=lambda r: (order.get((r["method"], r["model"], str(r["subject"]), str(r["roi"])), 0),
                              r["layer_index"]))
     return rows, voxel_scores, n_cached, prep_s
+
+
+def _voxel_key(unit: dict) -> str:
+    return f"{unit['model']}|{unit['subject']}|{unit['roi']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,19 +21,118 @@ RESULT_COLUMNS = [
 EXTRA_COLUMNS = ["ceiling_low", "p_best", "n_conditions", "n_channels"]
 
 
+_FLOAT_COLUMNS = ["layer_depth", "score", "ceiling", "normalized_score", "ci_low", "ci_high", "p", "ceiling_low",
+                  "p_best"]
+_INT_COLUMNS = ["layer_index", "n_conditions", "n_channels"]
+
+
 def tidy(rows: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
-    """Rows -> DataFrame with RESULT_COLUMNS first (missing ones as NaN), then the extras."""
+    """Rows -> DataFrame with RESULT_COLUMNS first (missing ones as NaN), then the extras.
+
+    The numeric columns get one dtype whatever the rows hold (float64 for scores, CIs,
+    p-values and depths, with NaN for a missing value; int64 for counts and layer
+    indices), so that a table read back from the sweep cache equals the computed one.
+    """
     df = pd.DataFrame(list(rows) if not isinstance(rows, pd.DataFrame) else rows)
     for col in RESULT_COLUMNS:
         if col not in df:
             df[col] = np.nan
+    for col in _FLOAT_COLUMNS:
+        if col in df:
+            df[col] = pd.to_numeric(df[col].astype(object).where(df[col].notna(), np.nan),
+                                    errors="coerce").astype("float64")
+    for col in _INT_COLUMNS:
+        if col in df and df[col].notna().all() and len(df):
+            df[col] = df[col].astype("int64")
     extras = [c for c in df.columns if c not in RESULT_COLUMNS]
     order = RESULT_COLUMNS + [c for c in EXTRA_COLUMNS if c in extras] + [c for c in extras if c not in EXTRA_COLUMNS]
     return df[order].reset_index(drop=True)
 
 
+class VoxelScores(Mapping):
+    """Per-channel encoding scores of a sweep: ``"model|subject|roi" -> array (n_layers, n_channels)``.
+
+    Read-only, and shared rather than copied when pandas copies a table's ``attrs`` (every
+    filter of the table would otherwise copy the arrays).
+    """
+
+    def __init__(self, scores: dict | None = None) -> None:
+        self._scores = {}
+        for key, arr in (scores or {}).items():
+            arr = np.array(arr, dtype=np.float64)
+            arr.setflags(write=False)
+            self._scores[str(key)] = arr
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            return self._scores[key]
+        except KeyError:
+            raise KeyError(f"No voxel scores for {key!r}; keys are 'model|subject|roi': {sorted(self._scores)}.") from None
+
+    def __iter__(self):
+        return iter(self._scores)
+
+    def __len__(self) -> int:
+        return len(self._scores)
+
+    def __deepcopy__(self, memo: dict) -> "VoxelScores":
+        return self
+
+    def __repr__(self) -> str:
+        return f"VoxelScores({len(self)} units: {list(self._scores)[:4]}{' ...' if len(self) > 4 else ''})"
+
+
+def voxel_scores(results: pd.DataFrame, *, model: str | None = None, subject: str | None = None,
+                 roi: str | None = None) -> Any:
+    """The per-channel encoding scores that :func:`sweep` kept with its table.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The table returned by :func:`sweep` (its ``attrs["voxel_scores"]``).
+    model, subject, roi : str, optional
+        Give all three for one array; otherwise the whole mapping is returned.
+
+    Returns
+    -------
+    VoxelScores mapping ``"model|subject|roi" -> array (n_layers, n_channels)`` (held-out r
+    of every layer of the model for every channel of the ROI, in layer order), or one
+    such array.
+
+    Examples
+    --------
+    >>> scores = voxel_scores(table, model="minilm", subject="sub-01", roi="all")  # doctest: +SKIP
+    >>> best_layer_per_voxel = scores.argmax(axis=0)  # doctest: +SKIP
+    """
+    if not isinstance(results, pd.DataFrame):
+        raise TypeError(f"voxel_scores needs the DataFrame returned by sweep(), got {type(results).__name__}.")
+    scores = results.attrs.get("voxel_scores")
+    if scores is None:
+        raise ValueError("This table holds no voxel scores: they are kept by sweep() in table.attrs['voxel_scores'] "
+                         "for encoding units (a table read from a CSV file does not have them).")
+    if model is None and subject is None and roi is None:
+        return scores
+    if None in (model, subject, roi):
+        raise ValueError("Give model=, subject= and roi= together (or none of them for the whole mapping).")
+    return scores[f"{model}|{subject}|{roi}"]
+
+
 def check_results(results: Any, needed: Sequence[str], what: str) -> pd.DataFrame:
-    """``results`` if it is a non-empty DataFrame with the ``needed`` columns, else a clear error."""
+    """``results`` if it is a non-empty sweep table with the ``needed`` columns, else a clear error.
+
+    Parameters
+    ----------
+    results : DataFrame
+    needed : sequence of str
+        Columns the caller reads.
+    what : str
+        The caller's name, for the message.
+
+    Returns
+    -------
+    DataFrame
+        ``results`` itself.
+    """
     if not isinstance(results, pd.DataFrame):
         raise TypeError(f"{what} needs the DataFrame returned by sweep(), got {type(results).__name__}.")
     missing = [c for c in needed if c not in results.columns]
@@ -40,7 +140,6 @@ def check_results(results: Any, needed: Sequence[str], what: str) -> pd.DataFram
         raise ValueError(f"{what} needs the columns {missing}; the table has {list(results.columns)}.")
     if results.empty:
         raise ValueError(f"{what} got an empty results table.")
-    return results
     return results
 
 

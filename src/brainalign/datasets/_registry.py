@@ -31,14 +31,18 @@ def _data_root() -> Path:
                 "brainalign checkout (the one with MANIFEST.json), or unset it."
             )
         return root
-    # editable install: <repo>/src/brainalign/datasets/_registry.py -> <repo>/datasets
+    # an installed wheel: the build copies <repo>/datasets into the package as brainalign/_data/datasets
+    packaged = Path(__file__).resolve().parents[1] / "_data" / "datasets"
+    if (packaged / _MANIFEST).is_file():
+        return packaged
+    # a checkout / editable install: <repo>/src/brainalign/datasets/_registry.py -> <repo>/datasets
     root = Path(__file__).resolve().parents[3] / "datasets"
     if not (root / _MANIFEST).is_file():
         raise FileNotFoundError(
-            f"The bundled datasets were not found (looked for {root / _MANIFEST}). They ship with "
-            "the brainalign source tree, not with a wheel: install brainalign from a clone with "
-            f"'pip install -e .', or set the environment variable {_ENV} to the 'datasets' folder "
-            "of a clone (export BRAINALIGN_DATA=/path/to/brainalign/datasets)."
+            f"The bundled datasets were not found (looked for {packaged / _MANIFEST} and {root / _MANIFEST}). "
+            "Reinstall brainalign (pip install brainalign, or pip install -e . in a clone), or set the "
+            f"environment variable {_ENV} to the 'datasets' folder of a clone "
+            "(export BRAINALIGN_DATA=/path/to/brainalign/datasets)."
         )
     return root
 
@@ -67,8 +71,9 @@ def _entry(name: str) -> dict[str, Any]:
 def dataset_path(name: str | None = None) -> Path:
     """The folder of the bundled data, or of one bundled dataset.
 
-    The folder is ``$BRAINALIGN_DATA`` when that environment variable is set, else the
-    ``datasets`` folder of the source tree brainalign is installed from (editable install).
+    The folder is ``$BRAINALIGN_DATA`` when that environment variable is set, else the copy
+    installed with the package (``brainalign/_data/datasets``, from a wheel), else the
+    ``datasets`` folder of the source tree brainalign runs from (checkout, editable install).
 
     Parameters
     ----------
@@ -105,8 +110,8 @@ def list_datasets() -> pd.DataFrame:
     -------
     DataFrame
         Columns ``name``, ``loader`` (function of :mod:`brainalign.datasets`),
-        ``description``, ``n_files``, ``size_mb``, ``citation`` (the primary reference; the
-        manifest and each SOURCE.md list all of them).
+        ``description``, ``n_files``, ``size_mb``, ``citation`` (the primary reference) and
+        ``citations`` (every reference to cite, a tuple of str; each SOURCE.md has them too).
 
     Examples
     --------
@@ -123,8 +128,9 @@ def list_datasets() -> pd.DataFrame:
             "n_files": len(d["files"]),
             "size_mb": round(sum(f["bytes"] for f in d["files"]) / 1e6, 2),
             "citation": d["citation"][0],
+            "citations": tuple(d["citation"]),
         })
-    return pd.DataFrame(rows, columns=["name", "loader", "description", "n_files", "size_mb", "citation"])
+    return pd.DataFrame(rows, columns=["name", "loader", "description", "n_files", "size_mb", "citation", "citations"])
 
 
 def _citations(name: str) -> list[str]:

@@ -87,10 +87,14 @@ def cross_validate_encoding(
     X: Any,
     brain: Any,
     *,
-    outer_cv: Any = "run",
+    outer_cv: Any = "auto",
     inner_cv: Any = 5,
     alphas: Any = np.logspace(-2, 6, 20),
     groups: Any = None,
+    stimulus_ids: Any = None,
+    stimulus_folds: int = 5,
+    gap: int = 0,
+    shared_stimuli: str = "raise",
     fit_intercept: bool = True,
     scoring: str = "r2",
     return_predictions: bool = False,
@@ -99,25 +103,44 @@ def cross_validate_encoding(
     n_targets_batch: Any = "auto",
     verbose: bool = False,
 ) -> Bunch:
-    """Outer leave-runs-out cross-validation of a ridge encoding model, inner alpha search.
+    """Outer cross-validation of a ridge encoding model that holds out stimuli, inner alpha search.
 
-    For every outer fold, a :class:`RidgeCV` is fitted on the training runs (alphas chosen
-    per target by an inner CV that also leaves runs out when runs are known) and scored on
-    the held-out run(s).
+    For every outer fold, a :class:`RidgeCV` is fitted on the training samples (alphas
+    chosen per target by an inner CV) and scored on the held-out ones. When the stimulus of
+    every sample is known, the outer folds hold out *stimuli* (:func:`stimulus_splits`) and
+    no test stimulus may be in the training set: in static / repeated designs every run
+    holds every stimulus, so leaving runs out would score the memorized response to each
+    stimulus rather than a prediction for new stimuli.
 
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
         Features aligned to the brain samples (e.g. after resampling and delays).
     brain : BrainData or array of shape (n_samples, n_targets)
-        With a BrainData, groups default to ``brain.samples["run"]``.
-    outer_cv : "run", int, splitter or iterable of (train, test)
-        Outer folds (see :func:`check_cv`). ``"run"``: leave one run out.
+        With a BrainData, ``groups`` default to ``brain.samples["run"]`` and
+        ``stimulus_ids`` to ``brain.samples["stimulus_id"]`` (when those columns exist).
+    outer_cv : "auto", "stimulus", "run", int, splitter or iterable of (train, test)
+        ``"auto"``: ``"stimulus"`` when the stimuli are known, else ``"run"``.
+        ``"stimulus"``: ``stimulus_folds`` folds of whole stimuli (:func:`stimulus_splits`,
+        with ``gap``; whole runs when no stimulus occurs in two runs). ``"run"``: leave one
+        run out; an int, a splitter or explicit folds as in :func:`check_cv`.
     inner_cv : int, "run", splitter
-        Inner folds on the training part for the alpha search (grouped by run when known).
+        Inner folds on the training part for the alpha search. With ``outer_cv="stimulus"``
+        an int gives that many folds of whole training stimuli (no gap); otherwise the inner
+        folds leave runs out when runs are known.
     alphas : array of shape (n_alphas,)
     groups : array of shape (n_samples,), optional
-        Run labels when ``brain`` is an array.
+        Run labels when ``brain`` is an array (samples of a run in time order).
+    stimulus_ids : array of shape (n_samples,), optional
+        Stimulus of every sample (``None`` / NaN where there is none, e.g. rest).
+    stimulus_folds : int
+        Number of outer folds with ``outer_cv="stimulus"``.
+    gap : int
+        Training samples closer than ``gap + 1`` samples (same run) to a test sample are
+        dropped (``outer_cv="stimulus"``); set it to the longest FIR delay of ``X``.
+    shared_stimuli : {"raise", "warn"}
+        What to do when the stimuli are known and an outer test fold shares stimuli with
+        its training set (e.g. ``outer_cv="run"`` on repeated stimuli).
     fit_intercept, scoring, device, dtype, n_targets_batch, verbose
         As in :class:`RidgeCV`.
     return_predictions : bool
@@ -127,7 +150,8 @@ def cross_validate_encoding(
     -------
     Bunch with ``r`` and ``r2`` (n_targets,) held-out scores (predictions of all outer folds
     concatenated, then scored; ``r_folds`` / ``r2_folds`` (n_outer, n_targets) per fold),
-    ``best_alphas`` (n_outer, n_targets), ``splits`` and optionally ``predictions``.
+    ``best_alphas`` (n_outer, n_targets), ``splits``, ``outer_cv`` (what was used) and
+    optionally ``predictions``.
 
     Examples
     --------
@@ -140,6 +164,7 @@ def cross_validate_encoding(
     """
     from ..stats import pearson_r, r2_score
     from ._sklearn_api import RidgeCV
+    from ._stimulus_cv import check_shared_stimuli, stimulus_splits
 
     if hasattr(brain, "samples") and hasattr(brain, "data"):
         Y = np.asarray(brain.data)
@@ -148,6 +173,8 @@ def cross_validate_encoding(
                              "Average or select the time window of epoched data first.")
         if groups is None and "run" in brain.samples.columns:
             groups = brain.samples["run"].to_numpy()
+        if stimulus_ids is None and "stimulus_id" in brain.samples.columns:
+            stimulus_ids = brain.samples["stimulus_id"].to_numpy()
     else:
         Y = to_numpy(brain)
     Xn = to_numpy(X)
@@ -160,9 +187,25 @@ def cross_validate_encoding(
     if not np.isfinite(Y).all():
         raise ValueError(f"Y (the brain data) contains {int((~np.isfinite(Y)).sum())} NaN or inf values; "
                          "drop or impute those channels first.")
-    if outer_cv in ("run", "loro") and groups is None:
-        raise ValueError("outer_cv='run' needs run labels: pass a BrainData with a 'run' samples column, or groups=.")
-    outer = check_cv(outer_cv, Xn.shape[0], groups)
+    if stimulus_ids is not None:
+        stimulus_ids = np.asarray(stimulus_ids, dtype=object).reshape(-1)
+        if len(stimulus_ids) != Xn.shape[0]:
+            raise ValueError(f"stimulus_ids has {len(stimulus_ids)} values but there are {Xn.shape[0]} samples.")
+    if isinstance(outer_cv, str) and outer_cv == "auto":
+        outer_cv = "stimulus" if stimulus_ids is not None else "run"
+    by_stimulus = isinstance(outer_cv, str) and outer_cv == "stimulus"
+    if by_stimulus:
+        if stimulus_ids is None:
+            raise ValueError("outer_cv='stimulus' needs the stimulus of every sample: pass stimulus_ids= or a BrainData "
+                             "with a 'stimulus_id' samples column.")
+        outer = check_cv(stimulus_splits(stimulus_ids, runs=groups, n_splits=stimulus_folds, gap=gap),
+                         Xn.shape[0], groups)
+    else:
+        if outer_cv in ("run", "loro") and groups is None:
+            raise ValueError("outer_cv='run' needs run labels: pass a BrainData with a 'run' samples column, or groups=.")
+        outer = check_cv(outer_cv, Xn.shape[0], groups)
+    if stimulus_ids is not None:
+        check_shared_stimuli(outer, stimulus_ids, shared_stimuli=shared_stimuli, where="cross_validate_encoding")
     n, t = Y.shape
     r_folds, r2_folds, best = [], [], []
     warned_single_run = False
@@ -170,7 +213,10 @@ def cross_validate_encoding(
     for tr, te in progress_bar(outer, verbose=verbose, desc="outer folds"):
         g_tr = None if groups is None else np.asarray(groups)[tr]
         inner, g_inner = inner_cv, g_tr
-        if g_tr is not None and isinstance(inner_cv, (int, np.integer)) and len(np.unique(g_tr)) < inner_cv:
+        if by_stimulus and isinstance(inner_cv, (int, np.integer)) and not isinstance(inner_cv, bool):
+            # the alpha search also scores predictions for stimuli it has not seen
+            inner, g_inner = stimulus_splits(stimulus_ids[tr], runs=g_tr, n_splits=int(inner_cv)), None
+        elif g_tr is not None and isinstance(inner_cv, (int, np.integer)) and len(np.unique(g_tr)) < inner_cv:
             if len(np.unique(g_tr)) >= 2:
                 inner = "run"  # fewer training runs than inner folds: leave one run out
             else:  # a single training run: contiguous (unshuffled) K-fold blocks within it
@@ -193,6 +239,7 @@ def cross_validate_encoding(
     out = Bunch(
         r=pearson_r(Y[tested], preds[tested]), r2=r2_score(Y[tested], preds[tested]),
         r_folds=np.stack(r_folds), r2_folds=np.stack(r2_folds), best_alphas=np.stack(best), splits=outer,
+        outer_cv="stimulus" if by_stimulus else outer_cv,
     )
     if return_predictions:
         out.predictions = preds

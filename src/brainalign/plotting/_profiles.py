@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._utils import as_list, check_option
-from ..alignment._table import check_results
+from ..alignment import check_results
 from ._common import add_colorbar, figure_of, new_figure
 
 _NEEDED = ("model", "layer", "layer_depth", "roi", "method", "score")
@@ -71,7 +71,7 @@ def plot_layer_profile(results: pd.DataFrame, *, roi: Any = None, method: Any = 
     rois = list(pd.unique(df["roi"].astype(str)))
     methods = list(pd.unique(df["method"].astype(str)))
     models = list(pd.unique(df["model"].astype(str)))
-    figsize = figsize or (max(4.0, 3.6 * len(rois)), max(3.2, 3.0 * len(methods)))
+    figsize = figsize or (max(5.0, 3.6 * len(rois)), max(3.2, 3.0 * len(methods)))
     fig, axes, panels = _panel_grid(df, methods, rois, figsize)
     colors = _model_colors(models)
     keys = ["model", "layer", x] if x != "layer_depth" else ["model", "layer", "layer_depth"]
@@ -119,7 +119,9 @@ def plot_layer_profile(results: pd.DataFrame, *, roi: Any = None, method: Any = 
                 labels.append(ll)
     if handles:
         fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncol=min(6, len(labels)))
-    fig.suptitle(title or "Alignment by layer (mean over subjects, bootstrap CIs; ★ best layer)", fontsize=11)
+    default = "Alignment by layer (mean over subjects,\nbootstrap CIs; ★ best layer)" if len(rois) < 2 else \
+        "Alignment by layer (mean over subjects, bootstrap CIs; ★ best layer)"
+    fig.suptitle(title or default, fontsize=11)
     return fig
 
 
