@@ -6,24 +6,24 @@ from rsatoolbox.inference import boot_noise_ceiling
 from rsatoolbox.rdm import RDMs
 from rsatoolbox.rdm import compare as rsa_compare
 
-from brainalign.rsa import bootstrap, bootstrap_pairs, compare, noise_ceiling, take_pairs
+from brainalign.rsa import bootstrap, bootstrap_pairs, compare, rdm_ceiling, take_pairs
 
 
 @pytest.mark.filterwarnings("ignore:Noise ceiling for tau")
 @pytest.mark.parametrize("method", ["spearman", "corr", "cosine", "rho-a", "tau-a", "corr_cov", "cosine_cov"])
-def test_noise_ceiling_equals_rsatoolbox_92(method, k92):
+def test_rdm_ceiling_equals_rsatoolbox_92(method, k92):
     ref = boot_noise_ceiling(k92.hit_rdms, method=method, rdm_descriptor="subject")
-    ours = noise_ceiling(k92.hit_rdms, method=method, rdm_descriptor="subject")
+    ours = rdm_ceiling(k92.hit_rdms, method=method, rdm_descriptor="subject")
     np.testing.assert_allclose(ours, ref, atol=1e-6)
     assert ours[0] <= ours[1]
 
 
-def test_noise_ceiling_errors(rng):
+def test_rdm_ceiling_errors(rng):
     r = RDMs(rng.random((3, 10)), rdm_descriptors={"subject": [0, 0, 0]})
     with pytest.raises(ValueError, match="at least 2"):
-        noise_ceiling(r)
+        rdm_ceiling(r)
     with pytest.raises(KeyError, match="no rdm descriptor 'run'"):
-        noise_ceiling(r, rdm_descriptor="run")
+        rdm_ceiling(r, rdm_descriptor="run")
 
 
 def test_bootstrap_pairs_drop_self_pairs_like_rsatoolbox(rng):
@@ -61,5 +61,7 @@ def test_bootstrap_errors(rng):
         bootstrap(rng.random((1, 10)), rng.random((1, 10)), resample="items")
     with pytest.raises(ValueError, match="ci must be"):
         bootstrap(rng.random((1, 10)), rng.random((1, 10)), ci=95)
-    with pytest.raises(ValueError, match="share conditions"):
+    with pytest.raises(ValueError, match="same conditions"):
         bootstrap(rng.random((1, 10)), rng.random((1, 15)))
+    with pytest.raises(TypeError, match="n_resamples must be an int"):
+        bootstrap(rng.random((1, 10)), rng.random((1, 10)), n_resamples=5.5)
