@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import available_memory_bytes
 from .._docs import fill_doc
 from .._utils import Bunch, check_option, check_random_state, progress_bar
 from ._common import n_cond_from_pairs
@@ -23,8 +22,7 @@ from ._ranks import centred_rank_rows
 
 __all__ = ["permutation_test"]
 
-#: Default cap of the memory a block of permuted RDMs may take (bytes); the free memory, and
-#: ``BRAINALIGN_MEMORY_LIMIT`` when set, lower it.
+#: Default cap of the memory a block of permuted RDMs may take (bytes).
 DEFAULT_MEMORY_BUDGET = 256 * 1024**2
 _BYTES_PER_PAIR = 40
 
@@ -47,8 +45,8 @@ def permutation_test(model_rdms: Any, data_rdm: Any, *, method: str = "spearman"
     %(n_permutations)s
     %(random_state)s
     memory_budget : int, optional
-        Bytes the permuted RDMs of one block may take (default 256 MiB, capped by the free
-        memory and ``BRAINALIGN_MEMORY_LIMIT``); the permutations are streamed in blocks of
+        Bytes the permuted RDMs of one block may take (default 256 MiB); the permutations
+        are streamed in blocks of
         ``max(1, memory_budget // (40 n_pairs))`` (40 bytes per permuted pair at the peak).
     %(verbose)s
 
@@ -76,7 +74,10 @@ def permutation_test(model_rdms: Any, data_rdm: Any, *, method: str = "spearman"
     names = ("model_rdms", "data_rdm")
     n_pairs = vd.shape[1]
     n = n_cond_from_pairs(n_pairs)
-    budget = min(memory_budget or DEFAULT_MEMORY_BUDGET, available_memory_bytes("cpu") // 4)
+    if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer))
+                                      or memory_budget < 1):
+        raise ValueError(f"memory_budget must be a positive int (bytes) or None; got {memory_budget!r}.")
+    budget = memory_budget or DEFAULT_MEMORY_BUDGET
     block = int(max(1, budget // (_BYTES_PER_PAIR * n_pairs)))
     rng = check_random_state(random_state)
     score = compare_vectors(vm, vd, method=method, names=names)[:, 0]

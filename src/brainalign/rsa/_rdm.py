@@ -264,10 +264,11 @@ def check_norms(norm2: np.ndarray, sumsq: np.ndarray, method: str, table: pd.Dat
         fix = "use method='euclidean' or 'cosine', or drop the condition"
     if bad.size:
         names = ", ".join(_condition_name(table, descriptor, int(i)) for i in bad[:3])
+        subject = (f"The pattern of {names} is" if bad.size == 1 else
+                   f"The patterns of {names}{' ...' if bad.size > 3 else ''} ({bad.size} in all) are")
         raise ValueError(
-            f"The pattern of {names}{' and others' if bad.size > 3 else ''} is {what}{where}: its {method} "
-            f"distance to every other condition is undefined (0 / 0; {bad.size} such pattern(s)). {fix[0].upper()}"
-            f"{fix[1:]}."
+            f"{subject} {what}{where}: the {method} distance to every other condition is undefined (0 / 0). "
+            f"{fix[0].upper()}{fix[1:]}."
         )
 
 
