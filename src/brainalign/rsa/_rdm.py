@@ -285,7 +285,7 @@ def _block(x: Any, sl: slice, dev, tdt):
     import torch
 
     b = as_tensor(x[:, sl] if hasattr(x, "detach") else np.asarray(x[:, sl]), device=dev, dtype=tdt)
-    if not bool(torch.isfinite(b).all()):
+    if not bool(torch.isfinite(b.sum())) and not bool(torch.isfinite(b).all()):  # one reduction in the usual case
         bad = ~torch.isfinite(b)
         row, col = (int(i) for i in torch.nonzero(bad)[0])
         raise ValueError(
@@ -306,7 +306,7 @@ def _average(block, codes_t, counts_t, n_cond: int):
 
 def _gram(x, codes, prec, center, dev, tdt, chunk, verbose) -> tuple[np.ndarray, np.ndarray]:
     """Condition x condition inner products of the (averaged, centred, whitened) patterns, and
-    the raw (uncentred, unwhitened) sum of squares of each pattern."""
+    the raw sum of squares of each (averaged, unwhitened) pattern, for the degeneracy checks."""
     import torch
 
     n_ch = x.shape[1]
@@ -321,39 +321,38 @@ def _gram(x, codes, prec, center, dev, tdt, chunk, verbose) -> tuple[np.ndarray,
         b = _block(x, sl, dev, tdt)
         return b if codes is None else _average(b, codes_t, counts_t, n_cond)
 
-    sumsq = torch.zeros(n_cond, dtype=tdt, device=dev)
     means = None
     if center:  # first pass: mean of each (averaged) pattern over all channels
         means = torch.zeros(n_cond, dtype=tdt, device=dev)
         for sl in _chunks(x, chunk, False):
-            p = patterns(sl)
-            means += p.sum(1)
-            sumsq += (p * p).sum(1)
+            means += patterns(sl).sum(1)
         means /= n_ch
     if full:  # a full precision couples channels: materialise the averaged patterns
         pats = torch.cat([patterns(sl) for sl in _chunks(x, chunk, verbose)], dim=1)
-        if means is None:
-            sumsq = (pats * pats).sum(1)
-        else:
+        if means is not None:
             pats = pats - means[:, None]
         p = torch.as_tensor(prec, dtype=tdt, device=dev)
-        return (pats @ p @ pats.T).cpu().numpy(), sumsq.cpu().numpy()
-    gram = torch.zeros((n_cond, n_cond), dtype=tdt, device=dev)
-    w = None if prec is None else torch.as_tensor(prec, dtype=tdt, device=dev)
-    for sl in _chunks(x, chunk, verbose):
-        a = patterns(sl)
-        if means is not None:
-            a = a - means[:, None]
-        else:
-            sumsq += (a * a).sum(1)
-        if dev.type == "cpu":  # numpy spots a @ a.T and uses BLAS syrk (half the flops)
-            an = a.numpy()
-            bn = an if w is None else an * w[sl].numpy()[None, :]
-            gram += torch.from_numpy(an @ bn.T)
-        else:
-            b = a if w is None else a * w[sl][None, :]
-            gram += a @ b.T
-    return gram.cpu().numpy(), sumsq.cpu().numpy()
+        gram = (pats @ p @ pats.T).cpu().numpy()
+        sumsq = (pats * pats).sum(1).cpu().numpy()
+    else:
+        gram_t = torch.zeros((n_cond, n_cond), dtype=tdt, device=dev)
+        w = None if prec is None else torch.as_tensor(prec, dtype=tdt, device=dev)
+        for sl in _chunks(x, chunk, verbose):
+            a = patterns(sl)
+            if means is not None:
+                a = a - means[:, None]
+            if dev.type == "cpu":  # numpy spots a @ a.T and uses BLAS syrk (half the flops)
+                an = a.numpy()
+                bn = an if w is None else an * w[sl].numpy()[None, :]
+                gram_t += torch.from_numpy(an @ bn.T)
+            else:
+                b = a if w is None else a * w[sl][None, :]
+                gram_t += a @ b.T
+        gram = gram_t.cpu().numpy()
+        sumsq = np.diag(gram) if w is None else None
+    if means is not None and sumsq is not None:  # raw = centred + n * mean^2
+        sumsq = sumsq + n_ch * means.cpu().numpy() ** 2
+    return gram, sumsq
 
 
 def _from_gram(gram: np.ndarray, method: str, n_ch: int, iu: tuple | None = None) -> np.ndarray:
