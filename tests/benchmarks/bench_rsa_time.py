@@ -40,6 +40,8 @@ def _run(fns: dict, repeats: int) -> tuple[dict, dict]:
     """Call every function ``repeats`` times, alternating; (times per name, first output per name)."""
     times = {k: [] for k in fns}
     outs = {}
+    for fn in fns.values():  # warm-up: imports and caches are not what is measured
+        fn()
     for r in range(repeats):
         for name, fn in (fns.items() if r % 2 == 0 else reversed(list(fns.items()))):
             t = time.perf_counter()

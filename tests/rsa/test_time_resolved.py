@@ -170,3 +170,23 @@ def test_time_resolved_errors(rng, epochs):
     with pytest.raises(ValueError, match="first at sample 4, channel 2, time point 7"):
         time_resolved(BrainData(bad, samples=epochs.samples, nan_policy="allow"), rng.random((1, 21)),
                       descriptor="stimulus_id")
+
+
+def test_model_rdm_with_missing_pairs(epochs, rng):
+    """13.2: a model RDM with missing (NaN) dissimilarities is compared on the pairs it has, with
+    a warning in the caller's terms (no 'rdms_a and rdms_b')."""
+    import warnings
+
+    models = rng.random((2, 21))
+    models[1, [3, 8]] = np.nan
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        res = time_resolved(epochs, models, descriptor="stimulus_id")
+    msgs = [str(w.message) for w in rec]
+    assert any("model_rdms and the data RDMs have missing values" in m for m in msgs), msgs
+    assert not any("rdms_a" in m for m in msgs)
+    data = res.rdms.get_vectors().copy()
+    data[:, np.isnan(models[1])] = np.nan  # the reference: the same pairs missing on both sides
+    ref = compare(models[1:], data, method="spearman")[0]
+    np.testing.assert_allclose(res.scores[1], ref, atol=1e-12)
+    np.testing.assert_allclose(res.scores[0], compare(models[:1], res.rdms.get_vectors())[0], atol=1e-12)

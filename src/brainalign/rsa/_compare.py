@@ -224,18 +224,20 @@ def _fast_cosine(va: np.ndarray, vb: np.ndarray, *, centre: bool, chunk: int = 8
     return _ratio(num, np.sqrt(ssa), np.sqrt(ssb))
 
 
-def _rank_compare(va: np.ndarray, vb: np.ndarray, *, rho_a: bool, block: int = 8) -> np.ndarray:
+def _rank_compare(va: np.ndarray, vb: np.ndarray, *, rho_a: bool, block: int | None = None) -> np.ndarray:
     """Spearman (or rho-a) of all row pairs. The smaller set is ranked once and kept. The
     larger one: many rows of moderate length are ranked all at once (one 2-D sort, the small
     set's ranks gathered in each row's order, :func:`rank_products`); otherwise ``block`` rows
-    at a time into one reused buffer, so memory stays O((n_small + block) * n_pairs)."""
+    at a time (as many as fit in 64 MB, at least 8) into one reused buffer, so memory stays
+    O((n_small + block) * n_pairs)."""
     if vb is not va and va.shape[0] > vb.shape[0]:
         return _rank_compare(vb, va, rho_a=rho_a, block=block).T
     m = va.shape[1]
+    block = block or max(8, (64 * 1024**2) // (8 * m))
     ra, ssa = centred_rank_rows(va)
     if vb is va:
         num, ssb = ra @ ra.T, ssa
-    elif vb.shape[0] > block and m <= 4096:
+    elif vb.shape[0] > 8 and m <= 4096:
         num = np.empty((va.shape[0], vb.shape[0]))
         ssb = np.empty(vb.shape[0])
         step = max(1, 4_000_000 // m)

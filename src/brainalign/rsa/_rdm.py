@@ -363,13 +363,14 @@ def _from_gram(gram: np.ndarray, method: str, n_ch: int, iu: tuple | None = None
     iu = np.triu_indices(n, 1) if iu is None else iu
     flat = gram.reshape(gram.shape[:-2] + (n * n,))
     d = flat[..., :: n + 1]
-    off = np.take(flat, iu[0] * n + iu[1], axis=-1)
     if method in ("correlation", "cosine"):
-        norm = np.sqrt(d)
         with np.errstate(invalid="ignore", divide="ignore"):
-            off /= np.take(norm, iu[0], axis=-1)
-            off /= np.take(norm, iu[1], axis=-1)
+            inv = 1.0 / np.sqrt(d)
+        cos = gram * inv[..., :, None]  # normalise the whole matrix: contiguous, then one gather
+        cos *= inv[..., None, :]
+        off = np.take(cos.reshape(flat.shape), iu[0] * n + iu[1], axis=-1)
         return np.subtract(1.0, off, out=off)
+    off = np.take(flat, iu[0] * n + iu[1], axis=-1)
     out = np.take(d, iu[0], axis=-1)
     out += np.take(d, iu[1], axis=-1)
     off *= 2.0

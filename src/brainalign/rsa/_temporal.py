@@ -124,7 +124,8 @@ def time_resolved(brain: Any, model_rdms: Any, *, rdm_method: str = "correlation
         vm = reorder_vectors(vm, perm)
     starts = np.arange(0, n_times - window + 1, step)
     times = np.asarray(brain.times, dtype=float)
-    centres = np.array([times[s:s + window].mean() for s in starts])
+    centres = times[starts] if window == 1 else \
+        np.lib.stride_tricks.sliding_window_view(times, window)[starts].mean(-1)
     ctx = dict(method=rdm_method, table=table, descriptor=descriptor, times=times, verbose=verbose)
     if rdm_method == "crossnobis":
         folds, fold_values = _folds(brain.samples, descriptor, cv_descriptor, codes)
@@ -225,7 +226,8 @@ def _gram_per_time(a: np.ndarray) -> np.ndarray:
             np.matmul(a[i], a[i].T, out=out[i])
 
     half = a.shape[0] // 2
-    map_threads(run, [range(half), range(half, a.shape[0])] if half else [range(a.shape[0])])
+    big = a.shape[0] * a.shape[1] ** 2 * a.shape[2] > 20_000_000  # threads pay off above ~20 MFLOP
+    map_threads(run, [range(half), range(half, a.shape[0])] if half and big else [range(a.shape[0])])
     return out
 
 
