@@ -87,6 +87,13 @@ def test_no_descriptor_and_other_comparisons(rng):
     for method in ["corr", "tau-a", "cosine_cov"]:
         np.testing.assert_allclose(time_resolved(brain, models, compare_method=method).scores,
                                    _reference(brain, models, compare_method=method), atol=1e-10)
+    # every epoch its own condition, ids in shuffled order, float32 epochs: read in place, in id order
+    ids = rng.permutation(8)
+    b32 = BrainData(x.astype(np.float32), samples={"stimulus_id": ids}, sfreq=50.0)
+    for window, mode in [(1, "average"), (2, "concatenate"), (3, "average")]:
+        np.testing.assert_allclose(
+            time_resolved(b32, models, descriptor="stimulus_id", window=window, window_mode=mode).scores,
+            _reference(b32, models, descriptor="stimulus_id", window=window, mode=mode), atol=1e-10)
 
 
 def test_equals_mne_rsa(rng):

@@ -133,9 +133,15 @@ def time_resolved(brain: Any, model_rdms: Any, *, rdm_method: str = "correlation
         vd = _crossnobis_time(data, codes, folds, prec, starts, window, window_mode, ctx)
     else:
         prec = _time_precision(noise, brain, descriptor, codes, n_ch, rdm_method)
-        avg = average_conditions(data, codes, n_cond)
+        rows = None
+        lazy = prec is None and (window == 1 or window_mode == "concatenate")
+        if lazy and (codes is None or n_cond == n_samples):  # nothing to average: read the epochs in place
+            avg = np.asarray(data)
+            rows = None if codes is None else np.argsort(codes)  # (every sample its own condition)
+        else:
+            avg = _whiten(average_conditions(data, codes, n_cond), prec)
         _check_finite(avg, data, codes)
-        vd = _rdm_time(_whiten(avg, prec), starts, window, window_mode, ctx)
+        vd = _rdm_time(avg, starts, window, window_mode, ctx, rows=rows)
     scores = compare_vectors(vm, vd, method=compare_method, names=("model_rdms", "the data RDMs"))
     measure = _MEASURE[rdm_method] if (rdm_method != "mahalanobis" or prec is not None) else "squared euclidean"
     rdms = make_rdms(vd, dissimilarity_measure=measure, rdm_descriptors={"time": list(centres)},
@@ -191,22 +197,25 @@ def _whiten(x: np.ndarray, prec: np.ndarray | None) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ kernels
-def _time_major(x: np.ndarray, center: str | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(n, c, t) -> contiguous (t, n, c), in one pass; ``center="channels"`` removes each
-    pattern's mean over channels (returned, (t, n)), ``"conditions"`` the mean pattern over
-    conditions (a common shift, which distances ignore: it only makes the Gram trick more
-    precise)."""
+def _time_major(x: np.ndarray, center: str | None, rows: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(n, c, t) -> contiguous float64 (t, n, c), in one pass (``rows``: take the patterns in
+    this order); ``center="channels"`` removes each pattern's mean over channels (returned,
+    (t, n)), ``"conditions"`` the mean pattern over conditions (a common shift, which distances
+    ignore: it only makes the Gram trick more precise)."""
     n, c, t = x.shape
     means = None
     shift = None
     if center == "channels":
-        means = x.mean(1).T  # (t, n)
+        means = x.mean(1, dtype=np.float64).T  # (t, n)
+        if rows is not None:
+            means = means[:, rows]
         shift = means[:, :, None]
     elif center == "conditions":
-        shift = x.mean(0).T[:, None, :]  # (t, 1, c)
+        shift = x.mean(0, dtype=np.float64).T[:, None, :]  # (t, 1, c)
     out = np.empty((t, n, c))
     for lo in range(0, c, 32):  # channel blocks keep the strided copy cache-friendly
-        block = x[:, lo:lo + 32, :].transpose(2, 0, 1)
+        block = (x[:, lo:lo + 32, :] if rows is None else x[rows, lo:lo + 32, :]).transpose(2, 0, 1)
         if shift is None:
             out[:, :, lo:lo + 32] = block
         elif center == "channels":
@@ -249,8 +258,10 @@ def _window_means(x: np.ndarray, rel: np.ndarray, window: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(x, window, axis=-1)[..., rel, :].mean(-1)
 
 
-def _rdm_time(avg: np.ndarray, starts: np.ndarray, window: int, mode: str, ctx: dict) -> np.ndarray:
-    """Dissimilarity vectors (n_windows, n_pairs) of condition means (n, c, n_times)."""
+def _rdm_time(avg: np.ndarray, starts: np.ndarray, window: int, mode: str, ctx: dict,
+              rows: np.ndarray | None = None) -> np.ndarray:
+    """Dissimilarity vectors (n_windows, n_pairs) of condition means (n, c, n_times) (``rows``:
+    the patterns are ``avg[rows]``, read in place; only with ``window == 1`` or concatenation)."""
     method = ctx["method"]
     n, c, _ = avg.shape
     center = "channels" if method == "correlation" else ("conditions" if method != "cosine" else None)
@@ -263,11 +274,11 @@ def _rdm_time(avg: np.ndarray, starts: np.ndarray, window: int, mode: str, ctx: 
         sel = starts[j0:j0 + chunk]
         t0, t1 = int(sel[0]), int(sel[-1]) + window
         if mode == "average":
-            a, means = _time_major(_window_means(avg[:, :, t0:t1], sel - t0, window), center)
+            a, means = _time_major(_window_means(avg[:, :, t0:t1], sel - t0, window), center, rows)
             gram = _gram_per_time(a)
             raw = None if means is None else np.diagonal(gram, axis1=-2, axis2=-1) + c * means**2
         else:
-            a, means = _time_major(avg[:, :, t0:t1], center)
+            a, means = _time_major(avg[:, :, t0:t1], center, rows)
             g_t = _gram_per_time(a)
             rel = sel - t0
             gram = sum(g_t[rel + d] for d in range(window))
