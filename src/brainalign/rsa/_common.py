@@ -8,11 +8,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._backend import to_numpy
+from .._backend import _parse_bytes, to_numpy
 from ._ranks import rank_rows
 
 __all__ = ["rdm_vectors", "make_rdms", "n_cond_from_pairs", "pair_index", "condition_table",
            "average_conditions", "condition_labels", "match_conditions", "reorder_vectors", "rank_transform"]
+
+
+def memory_budget(default: int) -> int:
+    """Bytes a batch of intermediates may take: ``default``, or less when the
+    ``BRAINALIGN_MEMORY_LIMIT`` environment variable (bytes, or with K/M/G) asks for it
+    (a quarter of the limit). Reading it does not import torch."""
+    import os
+
+    limit = os.environ.get("BRAINALIGN_MEMORY_LIMIT")
+    return int(min(default, _parse_bytes(limit) // 4)) if limit else int(default)
 
 
 def n_cond_from_pairs(n_pairs: int) -> int:

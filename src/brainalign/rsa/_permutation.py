@@ -16,6 +16,7 @@ import numpy as np
 
 from .._docs import fill_doc
 from .._utils import Bunch, check_option, check_random_state, progress_bar
+from ._common import memory_budget as _env_budget
 from ._common import n_cond_from_pairs
 from ._compare import COMPARE_METHODS, aligned_vectors, compare_vectors
 from ._ranks import centred_rank_rows
@@ -45,8 +46,9 @@ def permutation_test(model_rdms: Any, data_rdm: Any, *, method: str = "spearman"
     %(n_permutations)s
     %(random_state)s
     memory_budget : int, optional
-        Bytes the permuted RDMs of one block may take (default 256 MiB); the permutations
-        are streamed in blocks of
+        Bytes the permuted RDMs of one block may take (default 256 MiB, or a quarter of
+        ``BRAINALIGN_MEMORY_LIMIT`` when that is lower); the permutations are streamed in
+        blocks of
         ``max(1, memory_budget // (40 n_pairs))`` (40 bytes per permuted pair at the peak).
     %(verbose)s
 
@@ -77,7 +79,7 @@ def permutation_test(model_rdms: Any, data_rdm: Any, *, method: str = "spearman"
     if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer))
                                       or memory_budget < 1):
         raise ValueError(f"memory_budget must be a positive int (bytes) or None; got {memory_budget!r}.")
-    budget = memory_budget or DEFAULT_MEMORY_BUDGET
+    budget = memory_budget or _env_budget(DEFAULT_MEMORY_BUDGET)
     block = int(max(1, budget // (_BYTES_PER_PAIR * n_pairs)))
     rng = check_random_state(random_state)
     score = compare_vectors(vm, vd, method=method, names=names)[:, 0]

@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import available_memory_bytes
 from .._docs import fill_doc
 from .._utils import Bunch, check_n_jobs, check_option, parallel_map
-from ._common import (average_conditions, condition_labels, condition_table, match_conditions, rdm_vectors,
-                      reorder_vectors)
+from ._common import (average_conditions, condition_labels, condition_table, match_conditions, memory_budget,
+                      rdm_vectors, reorder_vectors)
 from ._compare import COMPARE_METHODS, compare_vectors
 from ._inference import _names
 from ._rdm import _from_gram
@@ -99,6 +98,8 @@ def searchlight(brain: Any, model_rdms: Any, *, radius: float = 6.0, rdm_method:
     epochs = data.ndim == 3
     codes, table = condition_table(brain.samples, descriptor, data.shape[0])
     n_cond = len(table)
+    if n_cond < 2:
+        raise ValueError(f"A searchlight RDM needs at least 2 conditions; the data have {n_cond}.")
     x = average_conditions(data, codes, n_cond)
     if not np.isfinite(x).all():
         raise ValueError("The data contain NaN/inf values; drop those voxels / channels before the searchlight.")
@@ -202,7 +203,7 @@ def _grid_neighbours(ijk: np.ndarray, affine: np.ndarray, radius: float) -> np.n
 
 def _auto_chunk(n_cond: int, width: int, n_jobs: int) -> int:
     per_patch = 8 * (3 * n_cond * width + 4 * n_cond * n_cond)
-    budget = min(64 * 1024**2, available_memory_bytes("cpu") // 16) // max(1, check_n_jobs(n_jobs))
+    budget = memory_budget(64 * 1024**2) // max(1, check_n_jobs(n_jobs))
     return int(max(1, budget // per_patch))
 
 

@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._backend import available_memory_bytes
 from .._docs import fill_doc
 from .._utils import Bunch, check_option, progress_bar
 from ._common import (average_conditions, condition_labels, condition_table, make_rdms, match_conditions,
-                      rdm_vectors, reorder_vectors)
+                      memory_budget, rdm_vectors, reorder_vectors)
 from ._compare import COMPARE_METHODS, compare_vectors
 from ._inference import _names
 from ._noise import noise_precision
@@ -243,7 +242,7 @@ def _gram_per_time(a: np.ndarray) -> np.ndarray:
 def _chunk_size(n: int, c: int, window: int, mode: str, n_fold: int = 1) -> int:
     width = window if mode == "concatenate" else 1
     per_window = 8 * n_fold * (3 * n * n + 2 * n * c) * width
-    budget = min(_BUDGET, available_memory_bytes("cpu") // 8)
+    budget = memory_budget(_BUDGET)
     return int(max(1, budget // per_window))
 
 
