@@ -366,9 +366,9 @@ def _from_gram(gram: np.ndarray, method: str, n_ch: int, iu: tuple | None = None
     if method in ("correlation", "cosine"):
         with np.errstate(invalid="ignore", divide="ignore"):  # undefined (0-norm) patterns give NaN
             inv = 1.0 / np.sqrt(d)
-            cos = gram * inv[..., :, None]  # normalise the whole matrix: contiguous, then one gather
-            cos *= inv[..., None, :]
-        off = np.take(cos.reshape(flat.shape), iu[0] * n + iu[1], axis=-1)
+            off = np.take(flat, iu[0] * n + iu[1], axis=-1)
+            off *= np.take(inv, iu[0], axis=-1)
+            off *= np.take(inv, iu[1], axis=-1)
         return np.subtract(1.0, off, out=off)
     off = np.take(flat, iu[0] * n + iu[1], axis=-1)
     out = np.take(d, iu[0], axis=-1)

@@ -2,9 +2,10 @@
 
 The conditions are averaged once for all time points (one pass over the data), the data are
 laid out time-major once, every time point's (or window's) Gram matrix comes from one BLAS
-``syrk`` call per time point (2 threads), the dissimilarities of all time points from one
-vectorised expression, and the ranks and comparisons with all models from one batched
-:func:`compare` call. Time points are processed in chunks that fit a memory budget.
+``syrk`` call per time point (half the flops of the batched ``gemm`` of numpy's stacked
+``matmul``), the dissimilarities of all time points from one vectorised expression, and the
+ranks and comparisons with all models from one batched :func:`compare` call. Time points are
+processed in chunks that fit a memory budget, two chunks at a time on 2 threads.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ._rdm import _MEASURE, RDM_METHODS, _folds, _from_gram, _kernel_to_rdm, che
 
 __all__ = ["time_resolved"]
 
-_BUDGET = 256 * 1024**2  # bytes of per-chunk intermediates (Gram matrices, time-major copies)
+_BUDGET = 256 * 1024**2  # bytes of intermediates (Gram matrices, time-major copies) of the chunks in flight
 
 
 @fill_doc
@@ -226,23 +227,17 @@ def _time_major(x: np.ndarray, center: str | None, rows: np.ndarray | None = Non
 
 def _gram_per_time(a: np.ndarray) -> np.ndarray:
     """``a[t] @ a[t].T`` for every t of a (t, n, c) array: one BLAS syrk per time point (half
-    the flops of a batched gemm), the time points split over 2 threads."""
+    the flops of a batched gemm, which numpy's stacked ``matmul`` does not use)."""
     out = np.empty(a.shape[:2] + (a.shape[1],))
-
-    def run(rows):
-        for i in rows:
-            np.matmul(a[i], a[i].T, out=out[i])
-
-    half = a.shape[0] // 2
-    big = a.shape[0] * a.shape[1] ** 2 * a.shape[2] > 20_000_000  # threads pay off above ~20 MFLOP
-    map_threads(run, [range(half), range(half, a.shape[0])] if half and big else [range(a.shape[0])])
+    for i in range(a.shape[0]):
+        np.matmul(a[i], a[i].T, out=out[i])
     return out
 
 
 def _chunk_size(n: int, c: int, window: int, mode: str, n_fold: int = 1) -> int:
     width = window if mode == "concatenate" else 1
     per_window = 8 * n_fold * (3 * n * n + 2 * n * c) * width
-    budget = memory_budget(_BUDGET)
+    budget = memory_budget(_BUDGET) // 2  # two chunks are processed at once
     return int(max(1, budget // per_window))
 
 
@@ -265,11 +260,15 @@ def _rdm_time(avg: np.ndarray, starts: np.ndarray, window: int, mode: str, ctx: 
     n, c, _ = avg.shape
     center = "channels" if method == "correlation" else ("conditions" if method != "cosine" else None)
     n_feat = c * (window if mode == "concatenate" else 1)
+    # chunks of windows, at least two when there is enough work: they run on 2 threads (every
+    # step releases the GIL: strided copies, BLAS, gathers)
     chunk = _chunk_size(n, c, window, mode)
+    if n * n * c * starts.size > 20_000_000:
+        chunk = min(chunk, -(-starts.size // 2))
     out = np.empty((starts.size, n * (n - 1) // 2))
     iu = np.triu_indices(n, 1)
-    blocks = range(0, starts.size, chunk)
-    for j0 in progress_bar(blocks, verbose=ctx["verbose"], total=len(blocks), desc="time chunks"):
+
+    def run(j0):
         sel = starts[j0:j0 + chunk]
         t0, t1 = int(sel[0]), int(sel[-1]) + window
         if mode == "average":
@@ -294,6 +293,11 @@ def _rdm_time(avg: np.ndarray, starts: np.ndarray, window: int, mode: str, ctx: 
             _check_window_norms(norm2, norm2 if raw is None else raw, method, ctx,
                                 [ctx["times"][s:s + window] for s in sel])
         out[j0:j0 + sel.size] = _from_gram(gram, method, n_feat, iu)
+
+    blocks = list(range(0, starts.size, chunk))
+    for pair in progress_bar([blocks[i:i + 2] for i in range(0, len(blocks), 2)], verbose=ctx["verbose"],
+                             total=-(-len(blocks) // 2), desc="time chunks"):
+        map_threads(run, pair)
     return out
 
 
