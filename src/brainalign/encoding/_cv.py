@@ -42,6 +42,11 @@ def check_cv(cv: Any, n_samples: int, groups: Any = None) -> list[tuple[np.ndarr
     >>> [len(v) for _, v in check_cv(2, 6)]
     [3, 3]
     """
+    return [(tr, va) for tr, va, _ in _check_cv_folds(cv, n_samples, groups)]
+
+
+def _check_cv_folds(cv: Any, n_samples: int, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    """:func:`check_cv`, returning :func:`check_splits`' triples (train, validation, complement)."""
     from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut
 
     if groups is not None:
@@ -84,7 +89,7 @@ def check_cv(cv: Any, n_samples: int, groups: Any = None) -> list[tuple[np.ndarr
         splits = list(cv.split(np.zeros(n_samples), groups=groups))
     else:
         splits = cv
-    return [(tr, va) for tr, va, _ in check_splits(splits, n_samples)]
+    return check_splits(splits, n_samples)
 
 
 def _as_indices(a: Any, k: int, which: str, n_samples: int) -> np.ndarray:

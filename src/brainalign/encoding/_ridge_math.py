@@ -91,12 +91,14 @@ class Fold:
             lam, U, left = self._primal(Xc, gram)
         C, Q = alpha_basis(lam, alphas, dt)
         self.C, self.n_basis = C.to(dt), Q.shape[0]
-        # rows m * n_val + v of Lq: left[v] * q_m, so that P_m = left diag(q_m) Uᵀ R
-        Lq = (left[None, :, :] * Q[:, None, :]).reshape(-1, left.shape[1]).to(dt)
-        Ut = U.T.to(dt)
-        # E = Lq Uᵀ costs M n_val d² once; without it every target costs d² more
+        # P_m = left diag(q_m) Uᵀ R for every m is one GEMM; it is formed transposed, as
+        # (n_batch, M, n_val), so that the per-target Gram of the M predictions is one bmm.
+        # LqT[:, m * n_val + v] = left[v] * q_m
+        LqT = (left[None, :, :] * Q[:, None, :]).reshape(-1, left.shape[1]).T.to(dt)
+        Udt = U.to(dt)
+        # Eᵀ = U Lqᵀ costs M n_val d² once; without it every target costs d² more
         use_e = n_targets > self.n_basis * len(val)
-        self.E, self.Lq, self.Ut = (Lq @ Ut, None, None) if use_e else (None, Lq, Ut)
+        self.ET, self.LqT, self.U = ((Udt @ LqT).contiguous(), None, None) if use_e else (None, LqT.contiguous(), Udt)
 
     def _primal(self, Xc, gram):
         Xv64 = self.Xval.to(_F64)
@@ -142,30 +144,25 @@ def fold_scores(fold: Fold, Yc, ysum, Z_all, scoring: str, dt) -> torch.Tensor:
         Z_tr = Z_all - fold.Xval.T @ Yv if fold.complement else fold.Xtr.T @ Yc[fold.train]
         R = Z_tr - fold.n_tr * fold.mu[:, None] * tr_mean[None, :]  # centre within the fold
     M = fold.n_basis
-    P = fold.E @ R if fold.E is not None else fold.Lq @ (fold.Ut @ R)
-    P = P.reshape(M, n_val, -1)
-    n_b = P.shape[2]
+    # PT[j, m, v]: basis prediction m of target j at validation sample v
+    PT = R.T @ fold.ET if fold.ET is not None else (R.T @ fold.U) @ fold.LqT
+    n_b = PT.shape[0]
+    PT = PT.reshape(n_b, M, n_val)
     yv = Yv - tr_mean  # prediction = tr_mean + sum_m C[a, m] P_m
     yv0 = Yv - Yv.mean(0)
     ss_tot = (yv0 * yv0).sum(0)
     C = fold.C
-    target = yv if scoring == "r2" else yv0
-    cross = C @ torch.stack([torch.linalg.vecdot(P[m], target, dim=0) for m in range(M)])
-    n_alphas = C.shape[0]
-    # squared norms of every alpha's prediction, over blocks of validation rows so that the
-    # temporary (n_alphas, rows, n_batch) block stays small (~64 MB) and P is read once
-    sq = torch.zeros((n_alphas, n_b), dtype=dt, device=P.device)
-    step = max(1, min(n_val, int(2**24 // max(1, n_alphas * n_b))))
-    for v0 in range(0, n_val, step):
-        blk = P[:, v0:v0 + step].reshape(M, -1)
-        pred = (C @ blk).reshape(n_alphas, -1, n_b)
-        sq += torch.linalg.vecdot(pred, pred, dim=1)
+    target = (yv if scoring == "r2" else yv0).T.contiguous()
+    cross = C @ torch.bmm(PT, target[:, :, None])[:, :, 0].T  # (n_alphas, n_batch)
+    # ||sum_m C[a, m] P_m||² = C[a]ᵀ Gram C[a], with the (M, M) Gram of every target
+    gram = torch.bmm(PT, PT.transpose(1, 2)).reshape(n_b, M * M)
+    sq = (C[:, :, None] * C[:, None, :]).reshape(-1, M * M) @ gram.T
     tiny = torch.finfo(dt).tiny
     if scoring == "r2":
         ss_res = (yv * yv).sum(0) - 2 * cross + sq
         score = 1 - ss_res / ss_tot.clamp_min(tiny)
         return torch.where(ss_tot > 0, score, torch.zeros_like(score))
-    psum = C @ P.sum(1)  # (n_alphas, n_batch)
+    psum = C @ PT.sum(2).T  # (n_alphas, n_batch)
     var_p = (sq - psum * psum / n_val).clamp_min(0)
     denom = torch.sqrt(var_p * ss_tot)
     return torch.where(denom > 0, cross / denom.clamp_min(tiny), torch.zeros_like(cross))

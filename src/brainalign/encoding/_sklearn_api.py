@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._backend import to_numpy
 from .._docs import fill_doc
 from .._utils import check_finite
-from ._cv import check_cv, check_splits
+from ._cv import _check_cv_folds
 from ._params import CV_CONSTRAINT, DEFAULT_ALPHAS, RIDGE_CONSTRAINTS, SOLVER_CONSTRAINT
 from ._solvers import _check_alphas, _solve_cv
 
@@ -114,7 +114,7 @@ class _EncodingBase(MultiOutputMixin, RegressorMixin, BaseEstimator):
         n = X.shape[0]
         if groups is not None:
             groups = to_numpy(groups)
-        return check_splits(check_cv(self.cv, n, groups), n)
+        return _check_cv_folds(self.cv, n, groups)
 
 
 @fill_doc
