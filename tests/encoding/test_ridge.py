@@ -108,6 +108,36 @@ def test_ill_conditioned_float32_close_to_sklearn_float64(rng):
         assert rel < max(3 * rel_sk32, 1e-5), (rel, rel_sk32)  # no worse than sklearn in float32
 
 
+def test_ill_conditioned_cv_scores_equal_sklearn(rng):
+    """cond(X) = 1e6 with an offset: float64 CV scores exact, float32 close even at tiny alphas."""
+    n, p = 400, 40
+    U, _ = np.linalg.qr(rng.standard_normal((n, p)))
+    V, _ = np.linalg.qr(rng.standard_normal((p, p)))
+    X = (U * np.logspace(0, -6, p)) @ V.T * 1e3 + 5
+    Y = X @ rng.standard_normal((p, 5)) + 0.01 * rng.standard_normal((n, 5))
+    alphas = np.logspace(-6, 2, 9)
+    splits = list(KFold(4).split(X))
+    ref = _sk_cv_scores(X, Y, splits, alphas)
+    out64 = solve_ridge_cv(X, Y, alphas, splits=splits)
+    np.testing.assert_allclose(out64.cv_scores.numpy(), ref, atol=1e-8)
+    out32 = solve_ridge_cv(X.astype(np.float32), Y.astype(np.float32), alphas, splits=splits)
+    err = np.abs(out32.cv_scores.numpy() - ref).max(1)
+    assert err[0] < 1e-2 and err[2:].max() < 1e-4, err
+
+
+def test_float32_cv_scores_close_to_float64_with_a_decaying_spectrum(rng):
+    n, p = 600, 128
+    basis, _ = np.linalg.qr(rng.standard_normal((p, p)))
+    X = (rng.standard_normal((n, p)) * np.arange(1, p + 1) ** -0.5) @ basis
+    Y = X @ rng.standard_normal((p, 30)) * 0.1 + rng.standard_normal((n, 30))
+    alphas = np.logspace(-2, 6, 20)
+    splits = list(KFold(5).split(X))
+    for scoring in ("r2", "pearson_r"):
+        o64 = solve_ridge_cv(X, Y, alphas, splits=splits, scoring=scoring)
+        o32 = solve_ridge_cv(X.astype(np.float32), Y.astype(np.float32), alphas, splits=splits, scoring=scoring)
+        assert np.abs(o32.cv_scores.numpy() - o64.cv_scores.numpy()).max() < 2e-4
+
+
 def test_small_memory_limit_gives_more_chunks_same_result(rng, monkeypatch):
     X, Y = _data(rng, t=40)
     splits = list(KFold(3).split(X))

@@ -58,16 +58,25 @@ def rotate64(X: torch.Tensor, U: torch.Tensor, dt) -> torch.Tensor:
 
 
 def alpha_basis(lam: torch.Tensor, alphas: np.ndarray, dt) -> tuple[torch.Tensor, torch.Tensor]:
-    """Low-rank basis of the filters ``1/(lam+alpha)``: returns C (n_alphas, M), Q (M, d)."""
+    """Low-rank basis of the filters ``1/(lam+alpha)``: returns C (n_alphas, M), Q (M, d).
+
+    ``1/(lam+alpha) = sum_m C[alpha, m] Q[m]``. The rows approximated are the filters relative
+    to the least regularized one, ``g = (lam + alpha_min) / (lam + alpha)`` (entries in (0, 1]),
+    each scaled to unit norm: an error in ``g`` weighs every eigen-direction as it weighs in the
+    predictions, so the truncation error is relative to each alpha's prediction and the
+    coefficients C stay of order 1 (no cancellation between basis predictions, even when X is
+    ill-conditioned and float32).
+    """
     al = torch.as_tensor(alphas, dtype=_F64, device=lam.device)
-    F = 1.0 / (lam[None, :] + al[:, None])
-    norms = torch.linalg.vector_norm(F, dim=1, keepdim=True)
-    U, s, Vh = torch.linalg.svd(F / norms, full_matrices=False)
+    base = lam + al.min()
+    G = base[None, :] / (lam[None, :] + al[:, None])
+    norms = torch.linalg.vector_norm(G, dim=1, keepdim=True)
+    U, s, Vh = torch.linalg.svd(G / norms, full_matrices=False)
     # float64: exact to float precision; float32: 1e-4 relative, far below the differences
     # between the CV scores of neighbouring alphas (checked against sklearn in the tests)
     tol = 100 * torch.finfo(dt).eps if dt == _F64 else 1e-4
     m = max(1, int((s > tol * s[0]).sum()))
-    return U[:, :m] * s[:m] * norms, Vh[:m]
+    return U[:, :m] * s[:m] * norms, Vh[:m] / base[None, :]
 
 
 class Fold:
@@ -102,20 +111,19 @@ class Fold:
 
     def _primal(self, Xc, gram):
         Xv64 = self.Xval.to(_F64)
-        if self.complement:  # training Gram = all minus validation, centred on the training mean
-            xsum = Xc.sum(0, dtype=_F64)
-            mu = (xsum - Xv64.sum(0)) / self.n_tr if self.fit_intercept else torch.zeros_like(xsum)
-            G = gram - Xv64.T @ Xv64 - self.n_tr * torch.outer(mu, mu)
+        # the training Gram from the centred training rows (as "all minus validation" it would
+        # lose the small eigenvalues of an ill-conditioned X to cancellation)
+        Xtr = Xc[self.train]
+        if not self.complement:
+            self.Xtr = Xtr  # its cross-products with the targets are needed per batch
+        if self.fit_intercept:
+            self.mu = Xtr.mean(0, dtype=_F64).to(Xc.dtype)
+            G = gram64(Xtr - self.mu, dual=False)
         else:
-            Xtr = Xc[self.train]
-            self.Xtr = Xtr
-            Xtr64 = Xtr.to(_F64)
-            mu = Xtr64.mean(0) if self.fit_intercept else torch.zeros_like(Xtr64[0])
-            Xtr64 = Xtr64 - mu
-            G = Xtr64.T @ Xtr64
-        self.mu = mu.to(Xc.dtype)
+            self.mu = torch.zeros_like(Xc[0])
+            G = gram64(Xtr, dual=False)
         lam, U = eigh64(G)
-        return lam, U, (Xv64 - mu) @ U
+        return lam, U, (Xv64 - self.mu.to(_F64)) @ U
 
     def _dual(self, K):
         tr, va = self.train, self.val

@@ -5,19 +5,22 @@ The maths (primal case, ``n_features <= n_train``)
 With the centred training Gram matrix ``G = X_trᵀ X_tr = V diag(lam) Vᵀ`` (computed and
 decomposed in float64: it is only ``n_features²``), the ridge weights for every alpha are
 ``W(alpha) = V diag(1 / (lam + alpha)) Vᵀ Z`` with ``Z = X_trᵀ Y_tr``. When the training set
-is the complement of the validation set (KFold, GroupKFold, LeaveOneGroupOut...), ``G`` and
-``Z`` of every fold come from the products on all samples minus the held-out part (the
-cheapest way to get them); any other fold (TimeSeriesSplit, hand-made lists) is computed
-from its own training rows. Means are always those of the fold's training rows.
+is the complement of the validation set (KFold, GroupKFold, LeaveOneGroupOut...), ``Z`` of
+every fold comes from the product on all samples minus the held-out part (the cheapest way
+to get it); any other fold (TimeSeriesSplit, hand-made lists) uses its own training rows.
+Means are always those of the fold's training rows.
 
 Held-out predictions for every alpha live in a small space: the filters
 ``f_alpha = 1 / (lam + alpha)`` (one row per alpha) have a low numerical rank ``M``
-(Cauchy-like matrix), so ``f_alpha = sum_m C[alpha, m] q_m`` (truncated SVD of the
-row-normalised filter matrix at ``100 * eps`` in float64, ``1e-4`` in float32: far below the
-differences between the CV scores of neighbouring alphas). The ``M`` basis
-predictions ``P_m = X_val V diag(q_m) Vᵀ Z`` are one GEMM of ``(M n_val, n_features)`` by
-``(n_features, n_targets)``, and each alpha's prediction is a cheap combination of them.
-``M <= n_alphas`` always; with a narrow feature spectrum ``M`` is far smaller.
+(Cauchy-like matrix), so ``f_alpha = sum_m C[alpha, m] q_m``, a truncated SVD of the filters
+relative to the least regularized one, ``(lam + alpha_min) / (lam + alpha)``, rows scaled to
+unit norm (error ``100 * eps`` in float64, ``1e-4`` in float32; this weighting keeps ``C`` of
+order 1, so float32 stays accurate when X is ill-conditioned). The ``M`` basis predictions
+``P_m = X_val V diag(q_m) Vᵀ Z`` are one GEMM of ``(n_targets, n_features)`` by
+``(n_features, M n_val)``; the held-out R² (or r) of every alpha then needs only, per target,
+the ``(M, M)`` Gram matrix of the ``P_m`` and their products with the held-out targets (one
+batched product), never every alpha's prediction. ``M <= n_alphas`` always (about 10 for 20
+alphas over 8 decades).
 
 Dual case (``n_features > n_train``): the same with the kernel ``K = X_tr X_trᵀ`` (every
 fold's block taken from one float64 ``X Xᵀ``) and ``Y_tr`` in place of ``G`` and ``Z``.
@@ -217,8 +220,8 @@ def _check_weights(coef, prob: _Problem) -> None:
     """The weights are computed on a rescaled problem; refuse ones that the dtype cannot hold."""
     if coef is not None and not bool(torch.isfinite(coef).all()):
         raise ValueError(
-            f"The ridge weights exceed the range of {str(prob.dt).replace('torch.', '')} (they scale as |Y| / |X|; "
-            f"here X reaches {prob.sx:.3g} times 1): pass dtype='float64' or rescale X or Y."
+            f"The ridge weights exceed the range of {str(prob.dt).replace('torch.', '')}: they scale as |Y| / |X|, and "
+            f"here |X| is about {prob.sx:.3g}. Pass dtype='float64', or rescale X or Y."
         )
 
 
