@@ -60,13 +60,6 @@ def resolve_device(device: Any = "auto", *, need_float64: bool = False):
     return dev
 
 
-def has_float64(device: Any) -> bool:
-    """Whether ``device`` (a torch device or its name) computes in float64 (MPS does not)."""
-    import torch
-
-    return torch.device(device).type != "mps"
-
-
 def resolve_dtype(dtype: Any, default: str = "float32"):
     """``None`` -> ``default``; accepts numpy/torch dtypes or names (float32, float64, float16, bfloat16)."""
     import torch

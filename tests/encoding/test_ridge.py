@@ -269,6 +269,21 @@ def test_auto_device_never_picks_a_device_without_float64(monkeypatch):
         resolve_device("mps", need_float64=True)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_equals_cpu(rng):
+    X, Y = _data(rng, n=300, p=30, t=50)
+    for dtype in (np.float32, np.float64):
+        cpu = RidgeCV(alphas=ALPHAS, device="cpu").fit(X.astype(dtype), Y.astype(dtype))
+        gpu = RidgeCV(alphas=ALPHAS, device="cuda").fit(X.astype(dtype), Y.astype(dtype))
+        assert isinstance(gpu.coef_, np.ndarray) and gpu.coef_.dtype == dtype
+        tol = 1e-4 if dtype == np.float32 else 1e-9
+        np.testing.assert_allclose(gpu.cv_scores_, cpu.cv_scores_, atol=tol)
+        np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=tol, atol=tol * np.abs(Y).max())
+    Xt = torch.as_tensor(X, dtype=torch.bfloat16, device="cuda")
+    model = RidgeCV(alphas=ALPHAS).fit(Xt, torch.as_tensor(Y, device="cuda"))
+    assert model.coef_.device.type == "cuda" and model.coef_.dtype == torch.float32
+
+
 # ------------------------------------------------------------------------- extreme scale
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_huge_features_give_sklearn_weights_and_a_warning(rng, dtype):
