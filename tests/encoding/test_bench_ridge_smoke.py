@@ -9,7 +9,6 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ridge.py"
 
 
-@pytest.mark.slow
 def test_bench_ridge_runs_and_scores_agree(tmp_path):
     pytest.importorskip("himalaya")
     spec = importlib.util.spec_from_file_location("bench_ridge", BENCH)
