@@ -100,3 +100,23 @@ def test_model_kwargs_reach_from_pretrained(bert_dir):
     assert fx.model.config._attn_implementation == "eager"
     with pytest.raises(OSError, match="Could not load the model"):
         FeatureExtractor(bert_dir, model_kwargs={"revision": "no-such-branch", "subfolder": "nowhere"})
+
+
+def test_half_precision_weights_keep_the_fast_path(gpt2_dir, monkeypatch):
+    """bf16 GPT-2, early stop and 8-token cache chunks: checked with the half-precision tolerance."""
+    from brainalign.features import _forward
+
+    monkeypatch.setattr(_forward, "KV_CHUNK", 8)
+    from brainalign import Stimuli
+
+    words = Stimuli.from_words("the cat sat on the mat and then it ran under the big red house".split() * 8,
+                               np.arange(120) * 0.3)
+    fx = FeatureExtractor(gpt2_dir, torch_dtype="bfloat16", layers="layer.0", context=8, cache_dir=False)
+    calls = []
+    fx.model.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["input_ids"].shape[1]), with_kwargs=True)
+    feats = fx.extract(words)
+    assert sorted(set(calls)) == [4, 8, 64] and calls.count(64) == 1  # probe, 8-token chunks, one check
+    assert fx.is_causal and fx._fast.checked and fx._fast.ok
+    ref = FeatureExtractor(gpt2_dir, layers="layer.0", context=8, cache_dir=False).extract(words)
+    err = np.linalg.norm(feats["layer.0"] - ref["layer.0"]) / np.linalg.norm(ref["layer.0"])
+    assert err < 0.05

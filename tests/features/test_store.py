@@ -281,3 +281,10 @@ def test_two_processes_share_one_cache(bert_dir, sentences, tmp_path):
     assert sorted(r["from_cache"] for r in results) == [False, True]
     assert results[0]["sum"] == results[1]["sum"]
     assert len(FeatureStore(tmp_path / "cache").entries()) == 1
+
+
+def test_refused_input_leaves_nothing_in_the_cache(bert_dir, tmp_path):
+    fx = _fx(bert_dir, tmp_path)
+    with pytest.raises(ValueError, match="tokens but the model takes at most 64"):
+        fx.extract(["the cat", " ".join(["cat"] * 100)])
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.suffix == ".partial"]

@@ -401,6 +401,10 @@ class FeatureExtractor:
                 raise ValueError(f"None of the {len(stim)} {notes['what']} gives a token (row 0: {first!r}): "
                                  "there is nothing to extract. Check the texts and the tokenizer.")
             arrays = writer.finish(names, notes)
+        except BaseException:
+            if not writer.done.any():
+                writer.abort()  # nothing worth resuming (e.g. a text refused before any batch ran)
+            raise
         finally:
             writer.close()
         self._warn_empty(stim, notes, stacklevel=4)

@@ -18,7 +18,7 @@ extractor takes the *fast path* when it helps and the model's layout allows it:
 
 The fast path is checked once per extractor against the model's own
 ``output_hidden_states`` on the first batch (relative error below 1e-4, 2e-2 under mixed
-precision); when they disagree the plain forward pass is used (logged at INFO level).
+precision or with half-precision weights); when they disagree the plain forward pass is used (logged at INFO level).
 Hooked modules (layers given by module name) always use the plain forward pass.
 """
 
@@ -228,6 +228,10 @@ class BatchRunner:
         self.fired: list[str] = []
         self.hooks: list = []
         self.hidden = sorted((r for r in refs if r.source == "hidden"), key=lambda r: r.index)
+        import torch
+
+        weights = next((p.dtype for p in handle.module.parameters() if p.is_floating_point()), torch.float32)
+        self.half = amp_dtype is not None or weights in (torch.float16, torch.bfloat16)
 
     def __enter__(self):
         mods = dict(self.handle.module.named_modules())
@@ -306,7 +310,7 @@ class BatchRunner:
                 ref = {i: plain.hidden_states[i] for i in indices}
                 err = relative_error(got, ref)
                 fast.checked = True
-                fast.ok = err <= (2e-2 if self.amp_dtype is not None else 1e-4)
+                fast.ok = err <= (2e-2 if self.half else 1e-4)
                 logger.info("Fast forward path (early stop%s) %s: relative error %.2e vs output_hidden_states.",
                             ", key/value cache" if fast.causal else "", "used" if fast.ok else "NOT used", err)
                 if not fast.ok:
