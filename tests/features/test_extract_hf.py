@@ -233,6 +233,9 @@ def test_empty_texts_get_zeros_and_one_warning(bert_dir, gpt2_dir, model):
     for name in feats.layer_names:
         np.testing.assert_array_equal(feats[name][[1, 3]], 0)
         np.testing.assert_allclose(feats[name][[0, 2]], ref[name], atol=1e-5)
+    with pytest.warns(UserWarning, match=r"1 items gave no token \(e\.g\. row 1\).*\(row 1 is nan\)"):
+        missing = fx.extract(Stimuli({"text": ["the cat", None, "a dog"], "modality": "text"}))  # a missing text
+    np.testing.assert_array_equal(missing["layer.1"][1], 0)
     with pytest.raises(ValueError, match=r"None of the 1 items gives a token \(row 0: ''\): there is nothing"):
         fx.extract([""])
     with pytest.raises(ValueError, match=r"None of the 2 words gives a token"):

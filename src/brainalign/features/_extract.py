@@ -213,6 +213,7 @@ class FeatureExtractor:
 
     @property
     def is_causal(self) -> bool:
+        """Whether the model is a causal language model (probed once, on first use)."""
         return self._fast_path().causal if self.handle.kind == "hf" else False
 
     def __repr__(self) -> str:
@@ -250,7 +251,8 @@ class FeatureExtractor:
 
     # --- planning ------------------------------------------------------------------
     def _plan(self, stim: Stimuli):
-        """``(kind, units, n_positions, what)``: units is an iterable produced lazily for texts."""
+        """``(kind, units, n_positions, empty)``: ``units`` is produced lazily for texts, and the rows of
+        items without a token are appended to ``empty`` as they are found."""
         table = stim.table
         mods = set(table["modality"])
         if len(mods) > 1:
@@ -267,14 +269,14 @@ class FeatureExtractor:
         if mod == "text" and h.kind != "hf" and h.processor is None and h.preprocess is not None:
             # a plain module that reads text through its own preprocess (no tokenizer): without a
             # token mask, padding would enter the pooled features, so each text is its own batch
-            texts = table["text"].astype(str).tolist()
+            texts = _texts(table).tolist()
             empty += [r for r, t in enumerate(texts) if not t.strip()]
             units = [ItemUnit(r, 0, r, t) for r, t in enumerate(texts) if t.strip()]
             return "item", units, 0, empty
         if mod in ("text", "word"):
             tok = h.processor
             causal = self._fast_path().causal if h.kind == "hf" else False
-            texts = table["text"].astype(str).to_numpy()
+            texts = _texts(table)
             if mod == "word":
                 if self.pooling == "none":
                     raise ValueError("pooling='none' is not available for narratives (word items); use "
@@ -510,6 +512,12 @@ class FeatureExtractor:
         if seen_any:
             return runner.ordered_names()
         return list(writer.layers)  # everything came from a resumed store (or nothing had a token)
+
+
+def _texts(table: pd.DataFrame) -> np.ndarray:
+    """The text column as strings; a missing text (None, NaN) is an empty text."""
+    col = table["text"]
+    return col.where(col.notna(), "").astype(str).to_numpy()
 
 
 def extract_features(model: Any, stimuli: Any, **kwargs: Any) -> Features:
