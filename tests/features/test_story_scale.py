@@ -194,3 +194,20 @@ def test_plan_memory_is_flat_in_story_length():
     tok = word_tokenizer()
     small, large = _plan_peak(10_000, tok), _plan_peak(80_000, tok)
     assert large < 1.3 * small + 200_000, (small, large)
+
+
+def test_fast_path_that_fails_on_the_first_batch_is_dropped(monkeypatch, caplog):
+    """A cache the model cannot use (say, another transformers version): the plain pass takes over."""
+    tok = word_tokenizer()
+    model = tiny_gpt2(len(WORDS) + 2, n_positions=64)
+    stim = Stimuli.from_words(_story(120, 3), np.arange(120.0))
+    ref = FeatureExtractor(model, processor=tok, layers="layer.0", context=8, cache_dir=False)
+    with pytest.warns(UserWarning, match="words gave no token"):
+        want = ref.extract(stim)["layer.0"]
+    monkeypatch.setattr(_forward, "KV_CHUNK", 8)
+    monkeypatch.setattr(_forward, "_new_cache", lambda module: "not a cache")
+    fx = FeatureExtractor(model, processor=tok, layers="layer.0", context=8, cache_dir=False)
+    with caplog.at_level(logging.INFO, logger="brainalign"), pytest.warns(UserWarning, match="words gave no token"):
+        got = fx.extract(stim)["layer.0"]
+    assert "Fast forward path failed on the first batch" in caplog.text and not fx._fast.ok
+    np.testing.assert_allclose(got, want, atol=1e-6)

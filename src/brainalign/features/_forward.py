@@ -303,8 +303,17 @@ class BatchRunner:
         use_fast = (fast is not None and fast.ok and isinstance(inputs, dict) and indices and not self.hooks
                     and (fast.causal or (fast.blocks is not None and max(indices) < n_hidden - 1)))
         layer_out: dict = {}
+        got = None
         if use_fast:
-            got = hidden_fast(module, inputs, indices, n_hidden, fast)
+            try:
+                got = hidden_fast(module, inputs, indices, n_hidden, fast)
+            except Exception as err:  # noqa: BLE001 - a fast path that fails its first batch is dropped
+                if fast.checked or is_oom(err):
+                    raise
+                logger.info("Fast forward path failed on the first batch (%s: %s); using the plain forward pass.",
+                            type(err).__name__, err)
+                fast.checked, fast.ok = True, False
+        if got is not None:
             if not fast.checked:
                 plain = self._plain(inputs, want_hidden=True)
                 ref = {i: plain.hidden_states[i] for i in indices}
@@ -334,7 +343,8 @@ class BatchRunner:
     def _plain(self, inputs, want_hidden: bool):
         module = self.handle.module
         if self.handle.kind == "hf":
-            return module(**inputs, output_hidden_states=want_hidden)
+            extra = {"use_cache": False} if self.fast is not None and self.fast.use_cache_arg else {}
+            return module(**inputs, output_hidden_states=want_hidden, **extra)
         return module(**inputs) if isinstance(inputs, dict) else module(inputs)
 
     def _pool_all(self, kind, layer_out, flat, rows, lengths, n_positions, tokens_shape=None):
