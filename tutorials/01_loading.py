@@ -307,17 +307,18 @@ print(narrative.table.head(5).to_string())
 # `simulate_responses` turns a feature matrix into brain data: each channel is a random
 # linear readout of the (z-scored) features plus Gaussian noise at a chosen SNR. With
 # `kind="fmri"` the item responses are convolved with the canonical HRF and sampled every TR;
-# the `truth` holds the weights, the noiseless signal and the noise ceilings.
+# like every loader it returns a Bunch: `sim.brain` is the BrainData, and the other keys are
+# the ground truth (weights, the noiseless signal, the noise ceilings, the fMRI events).
 
 # %%
 feats = Features({"layer": rng.standard_normal((30, 8))}, items=[f"img{i:02d}" for i in range(30)])
-sim, truth = simulate_responses(feats, kind="fmri", tr=2.0, n_channels=50, snr=2.0, n_repeats=3, random_state=0)
-print(sim)
-print(sim.samples.head(3).to_string())
-print(truth.events.head(3).to_string())
-print(f"expected single-run ceiling r = {truth.noise_ceiling.mean():.3f}, "
-      f"realised {truth.noise_ceiling_empirical.mean():.3f}")
-static, _ = simulate_responses(feats, n_channels=50, snr=2.0, n_repeats=3, random_state=0)
+sim = simulate_responses(feats, kind="fmri", tr=2.0, n_channels=50, snr=2.0, n_repeats=3, random_state=0)
+print(sim.brain)
+print(sim.brain.samples.head(3).to_string())
+print(sim.events.head(3).to_string())
+print(f"expected single-run ceiling r = {sim.noise_ceiling.mean():.3f}, "
+      f"realised {sim.noise_ceiling_empirical.mean():.3f}")
+static = simulate_responses(feats, n_channels=50, snr=2.0, n_repeats=3, random_state=0).brain
 print("static:", static.shape, "-> averaged:", static.average_repetitions().shape)
 
 # %% [markdown]
@@ -341,6 +342,6 @@ assert epochs.shape[:2] == (len(onsets), 4) and 0.07 <= erp_peak <= 0.13
 assert np.allclose(mats, mats.transpose(0, 2, 1)) and np.allclose(np.diagonal(mats, axis1=1, axis2=2), 0)
 assert hit.n_rdm == 8 and hit.n_cond == 92 and csv_rdm.n_cond == 92
 # Simulation: the data reach the ceiling the truth promises.
-assert abs(truth.noise_ceiling_empirical.mean() - truth.noise_ceiling.mean()) < 0.05
+assert abs(sim.noise_ceiling_empirical.mean() - sim.noise_ceiling.mean()) < 0.05
 shutil.rmtree(TMP, ignore_errors=True)
 print("tutorial 01 OK")

@@ -124,14 +124,17 @@ print("causal model:", wx.is_causal)  # MiniLM reads in both directions
 #
 # `align_to` builds the design matrix of a recording: per run, the word features are
 # Lanczos-resampled onto the acquisition times and delayed by 1-4 TRs (a FIR model of the
-# hemodynamic response), never mixing runs. Here a stand-in recording of 26 volumes per run
-# (TR = 2 s) plays the role of the fMRI data.
+# hemodynamic response), never mixing runs. It returns a Bunch: the design `X`, a table of its
+# `columns` (layer, feature, delay), the `bands` of each layer, the run of every sample
+# (`groups`) and which samples were kept (`keep`, after `trim=`). Here a stand-in recording of
+# 26 volumes per run (TR = 2 s) plays the role of the fMRI data.
 
 # %%
 n_tr = 26
 brain = BrainData(rng.standard_normal((2 * n_tr, 10)), samples={"run": [1] * n_tr + [2] * n_tr}, tr=2.0)
-X = align_to(word_feats, brain, layer="layer.5", delays=[1, 2, 3, 4])
-print("design matrix:", X.shape)
+design = align_to(word_feats, brain, layer="layer.5", delays=[1, 2, 3, 4])
+X = design.X
+print("design matrix:", X.shape, "bands:", design.bands)
 np.save(OUT / "design_layer5.npy", X)
 # the first delayed copy of each run starts with zeros: no leak from the previous run
 print("first TR of run 2, delay 1:", np.abs(X[n_tr, :384]).max())

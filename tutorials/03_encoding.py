@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from brainalign.datasets import hrf, load_haxby2001
+from brainalign.datasets import load_haxby2001
 from brainalign.encoding import cross_validate_encoding
+from brainalign.features.timing import convolve_hrf
 from brainalign.stats import permutation_test
 
 OUT = Path("results/tutorials/03_encoding")
@@ -37,14 +38,9 @@ brain = haxby.brain
 print(brain)
 samples = brain.samples
 categories = [c for c in sorted(samples["category"].unique()) if c != "rest"]
-tr = brain.tr
-kernel = hrf(tr)
-X = np.zeros((brain.n_samples, len(categories)))
-for run in samples["run"].unique():
-    rows = np.flatnonzero(samples["run"].to_numpy() == run)
-    box = np.stack([(samples["category"].to_numpy()[rows] == c).astype(float) for c in categories], 1)
-    # convolve within the run only (no haemodynamic leak across runs)
-    X[rows] = np.stack([np.convolve(box[:, k], kernel)[: len(rows)] for k in range(len(categories))], 1)
+boxcars = np.stack([(samples["category"] == c).to_numpy(float) for c in categories], 1)
+# the canonical HRF, convolved within each run only (no haemodynamic leak across runs)
+X = convolve_hrf(boxcars, tr=brain.tr, groups=samples["run"])
 
 res = cross_validate_encoding(X, brain, outer_cv="run", inner_cv=5, alphas=ALPHAS, return_predictions=True)
 r = res.r

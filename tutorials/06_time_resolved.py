@@ -26,8 +26,9 @@ layers = {"layer0": rng.standard_normal((n_items, 20))}
 for k in range(1, 4):
     layers[f"layer{k}"] = np.tanh(layers[f"layer{k - 1}"] @ rng.standard_normal((20, 20)) / np.sqrt(20) * 2)
 feats = Features(layers, items=[f"img{i:02d}" for i in range(n_items)])
-meg, truth = simulate_responses(feats, layer="layer2", kind="meg", n_channels=60, snr=0.5, n_repeats=4,
-                                sfreq=200.0, latency=0.15, random_state=1)
+sim = simulate_responses(feats, layer="layer2", kind="meg", n_channels=60, snr=0.5, n_repeats=4,
+                         sfreq=200.0, latency=0.15, random_state=1)
+meg = sim.brain  # sim also holds the truth: weights, generating layer, noise ceilings
 print(meg)
 
 # %% [markdown]
@@ -45,7 +46,7 @@ ax.set_ylabel("Spearman rho")
 ax.legend()
 fig.savefig(out / "06_time_resolved.png", dpi=120)
 peak = res.times[np.argmax(res.scores.max(0))]
-print(f"generating layer: {truth.layer}; best layer at the peak: "
+print(f"generating layer: {sim.layer}; best layer at the peak: "
       f"{feats.layer_names[int(np.argmax(res.scores[:, np.argmax(res.scores.max(0))]))]}; peak at {peak * 1000:.0f} ms")
 
 # %% [markdown]
@@ -54,6 +55,6 @@ print(f"generating layer: {truth.layer}; best layer at the peak: "
 
 # %%
 best_t = np.argmax(res.scores.max(0))
-assert feats.layer_names[int(np.argmax(res.scores[:, best_t]))] == truth.layer
+assert feats.layer_names[int(np.argmax(res.scores[:, best_t]))] == sim.layer
 assert res.scores[:, res.times < 0].mean() < 0.15
 assert 0.05 <= peak <= 0.35

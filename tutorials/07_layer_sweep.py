@@ -100,8 +100,8 @@ for name, f in features.items():
 truth = {"early": "embeddings", "mid": "layer.2", "late": "layer.5"}
 brains = {}
 for s in range(4):
-    bd, sim_truth = simulate_responses(features["minilm"], rois=truth, n_channels=90, snr=0.5, n_repeats=4, random_state=s)
-    brains[f"sub-{s + 1:02d}"] = bd
+    sim = simulate_responses(features["minilm"], rois=truth, n_channels=90, snr=0.5, n_repeats=4, random_state=s)
+    brains[f"sub-{s + 1:02d}"] = sim.brain
 print(brains["sub-01"])
 print(brains["sub-01"].channels["roi"].value_counts().to_string())
 

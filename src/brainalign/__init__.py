@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 logging.getLogger("brainalign").addHandler(logging.NullHandler())
 
 _SUBMODULES = (
-    "alignment", "cli", "datasets", "encoding", "features", "plotting", "rsa", "stats", "topology",
+    "alignment", "cli", "datasets", "encoding", "features", "plotting", "rsa", "similarity", "stats", "topology",
 )
 
 __all__ = ["BrainData", "Stimuli", "Features", "Bunch", "__version__", *_SUBMODULES]

@@ -30,7 +30,8 @@ def toy_brains(toy_features):
 
     brains = {}
     for s in range(3):
-        bd, _ = simulate_responses(toy_features, rois={"early": "l0", "mid": "l2", "late": "l4"}, n_channels=60,
-                                   snr=1.0, n_repeats=4, random_state=s)
+        sim = simulate_responses(toy_features, rois={"early": "l0", "mid": "l2", "late": "l4"}, n_channels=60,
+                                 snr=1.0, n_repeats=4, random_state=s)
+        bd = sim.brain
         brains[f"sub-{s}"] = bd
     return brains

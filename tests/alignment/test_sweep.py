@@ -139,8 +139,9 @@ def test_errors(toy_features, toy_brains):
 def test_encoding_and_trsa_recover_generating_layer(toy_features):
     from brainalign.datasets import simulate_responses
 
-    bd, _ = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=1.0,
-                               n_repeats=4, random_state=3)
+    sim = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=1.0,
+                             n_repeats=4, random_state=3)
+    bd = sim.brain
     table, voxels = sweep(toy_features, bd, methods=["encoding", "trsa"], n_resamples=30, n_permutations=30, verbose=False,
                   encoding={"alphas": [0.1, 1.0, 10.0, 100.0], "ceiling_by": "stimulus_id"},
                   return_voxel_scores=True)
@@ -159,8 +160,9 @@ def test_encoding_ceiling_is_single_presentation_ceiling(toy_features):
     not the (higher) ceiling of the mean of the repeats."""
     from brainalign.datasets import simulate_responses
 
-    bd, truth = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=0.5,
-                                   n_repeats=4, random_state=3)
+    sim = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=40, snr=0.5,
+                             n_repeats=4, random_state=3)
+    bd, truth = sim.brain, sim
     table = sweep(toy_features, bd, methods=["encoding"], n_resamples=0, n_permutations=0, verbose=False,
                   encoding={"alphas": [0.1, 1.0, 10.0, 100.0], "ceiling_by": "stimulus_id"})
     roi_of = bd.channels["roi"].to_numpy()
@@ -187,8 +189,9 @@ def test_encoding_with_two_runs_falls_back_to_kfold_inner_cv(toy_features, monke
     from brainalign.datasets import simulate_responses
     import brainalign.encoding
 
-    bd, _ = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=20, snr=2.0,
-                               n_repeats=2, random_state=1)
+    sim = simulate_responses(toy_features, rois={"early": "l0", "late": "l4"}, n_channels=20, snr=2.0,
+                             n_repeats=2, random_state=1)
+    bd = sim.brain
     assert bd.samples["run"].nunique() == 2
     kw = dict(methods=["encoding"], n_resamples=0, n_permutations=0, verbose=False)
     with caplog.at_level("WARNING", logger="brainalign"):

@@ -2,6 +2,8 @@
 
 import json
 
+import pandas as pd
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -137,3 +139,70 @@ def test_sidecar_header_disagreement(bids, rng):
     with pytest.raises(ValueError, match="different TRs"):
         load_bids(bids, subject="01", task="faces")
     assert load_bids(bids, subject="01", task="faces", run=1).brain.tr == 2.5
+
+
+# --------------------------------------------------------------------------- issue 11: nilearn's fake dataset
+@pytest.fixture
+def fake_bids(tmp_path):
+    data_gen = pytest.importorskip("nilearn._utils.data_gen")
+    return data_gen.create_fake_bids_dataset(base_dir=tmp_path, n_sub=1, n_ses=1, tasks=["localizer"], n_runs=[2],
+                                             n_voxels=4, n_vertices=40)
+
+
+def test_nilearn_fake_dataset_loads(fake_bids):
+    """Its events run past the 30 volumes x 1.5 s and three start together at 30 s: a warning each, not a stop."""
+    with pytest.warns(UserWarning) as record:
+        bunch = load_bids(fake_bids, subject="01", task="localizer")
+    messages = [str(w.message) for w in record]
+    assert any("4 of the 9 event(s) of run 1 start outside it: 4 at or after its end ('c2' at 60 s" in m
+               for m in messages)
+    assert any("occupied equally by events of different stimuli" in m for m in messages)
+    assert bunch.brain.shape == (60, 64) and len(bunch.events) == 18  # the events table keeps every event
+    s = bunch.brain.samples
+    assert s.loc[(s["run"] == 1) & (s["volume"] == 20), "stimulus_ids"].iloc[0] == ("c0", "c1", "c2")
+    with pytest.raises(ValueError, match="on_outside='warn' to drop them"):
+        load_bids(fake_bids, subject="01", task="localizer", on_outside="raise")
+
+
+def test_fsaverage5_gifti_derivatives(fake_bids):
+    from nilearn.surface import load_surf_data
+
+    with pytest.warns(UserWarning) as record:
+        bunch = load_bids(fake_bids / "derivatives", raw_root=fake_bids, subject="01", task="localizer",
+                          space="fsaverage5", standardize=False)
+    assert sum("start outside it" in str(w.message) for w in record) == 2  # one per run
+    assert any("occupied equally" in str(w.message) for w in record)
+    brain = bunch.brain
+    assert brain.space["kind"] == "surface" and brain.space["n_vertices"] == {"left": 40, "right": 40}
+    assert brain.shape[0] == 60 and brain.tr == 1.5  # TR from the raw sidecar (inheritance)
+    assert bunch.files["bold"].iloc[0][0].endswith("run-01_hemi-L_space-fsaverage5_bold.func.gii")
+    for k, hemi in enumerate(("left", "right")):  # the same numbers as nilearn reads (vertices x volumes)
+        ref = load_surf_data(bunch.files["bold"].iloc[1][k]).T
+        cols = (brain.channels["hemi"] == hemi).to_numpy()
+        np.testing.assert_allclose(brain.data[30:, cols], ref[:, brain.channels.loc[cols, "vertex"]], rtol=1e-6)
+
+
+def test_events_override(bids):
+    """events= replaces the events.tsv files (it used to collide with load_fmri's own argument)."""
+    words = [pd.DataFrame({"onset": [0.5, 1.0, 4.0], "duration": [0.3, 0.3, 0.3], "word": ["a", "b", "c"]}),
+             pd.DataFrame({"onset": [2.0], "duration": [0.3], "word": ["d"]})]
+    bunch = load_bids(bids, subject="01", task="faces", events=words)
+    assert bunch.stimuli.is_narrative and bunch.stimuli.texts == ["a", "b", "c", "d"]
+    assert bunch.stimuli.table["run"].tolist() == [1, 1, 1, 2] and "stimulus_id" not in bunch.brain.samples
+    assert bunch.brain.samples["n_words"].sum() == 4 and (bunch.files["events"] == "(events=)").all()
+    one = pd.concat([w.assign(run=r) for w, r in zip(words, [1, 2])])
+    assert load_bids(bids, subject="01", task="faces", events=one).stimuli.ids == bunch.stimuli.ids
+    with pytest.raises(ValueError, match=r"events= gives 1 table\(s\) but sub-01 task-faces has 2 run\(s\) \[1, 2\]"):
+        load_bids(bids, subject="01", task="faces", events=words[0])
+    with pytest.raises(ValueError, match=r"events= names runs \['7'\]"):
+        load_bids(bids, subject="01", task="faces", events=one.assign(run=7))
+
+
+def test_malformed_sidecars_name_the_file(bids):
+    func = bids / "sub-01" / "func"
+    _write(func / "sub-01_task-faces_run-1_bold.json", '{"RepetitionTime": 2.0,\n "TaskName": "faces",\n}')
+    with pytest.raises(ValueError, match=r"Malformed JSON in .*sub-01_task-faces_run-1_bold.json, line 3"):
+        load_bids(bids, subject="01", task="faces")
+    _write(func / "sub-01_task-faces_run-1_bold.json", json.dumps({"RepetitionTime": "2 s"}))
+    with pytest.raises(ValueError, match=r"RepetitionTime in .*run-1_bold.json is '2 s' \(str\); BIDS requires"):
+        load_bids(bids, subject="01", task="faces")

@@ -18,7 +18,7 @@ from brainalign.datasets._registry import _manifest, _verify
 
 
 # --------------------------------------------------------------------------- registry
-@pytest.mark.parametrize("name", ["kriegeskorte92", "haxby2001", "mne_audvis"])
+@pytest.mark.parametrize("name", ["kriegeskorte92", "haxby2001", "mne_audvis", "story_example"])
 def test_bundled_files_match_manifest(name):
     assert _verify(name) == []
 
@@ -27,7 +27,7 @@ def test_manifest_lists_every_bundled_file():
     root = dataset_path()
     listed = {f"{d['folder']}/{f['path']}" for d in _manifest()["datasets"] for f in d["files"]}
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*")
-               if p.is_file() and p.name != "MANIFEST.json"}
+               if p.is_file() and p.name != "MANIFEST.json" and p.parent != root}  # top-level scripts write data
     assert listed == on_disk
 
 
@@ -47,7 +47,7 @@ def test_verify_detects_a_changed_file(tmp_path, monkeypatch):
 def test_list_datasets_table():
     table = list_datasets()
     assert list(table.columns) == ["name", "loader", "description", "n_files", "size_mb", "citation"]
-    assert set(table["name"]) == {"kriegeskorte92", "haxby2001", "mne_audvis"}
+    assert set(table["name"]) == {"kriegeskorte92", "haxby2001", "mne_audvis", "story_example"}
     row = table.set_index("name").loc["mne_audvis"]
     folder = dataset_path("mne_audvis")
     size = sum(p.stat().st_size for p in folder.iterdir())

@@ -182,15 +182,59 @@ def test_mask_shape_affine_and_empty(rng):
         load_fmri([img, _bold(rng, affine=np.eye(4))])
 
 
-def test_events_beyond_run_end(rng):
-    late = pd.DataFrame({"onset": [4.0, 45.0], "duration": [2.0, 2.0], "trial_type": ["a", "b"]})
-    with pytest.raises(ValueError, match=r"onset 45 s.*20 volumes x TR 2 s = 40 s"):
-        load_fmri(_bold(rng), events=late)
+def test_events_outside_the_run_one_rule(rng):
+    """Late and negative onsets are treated alike: dropped with a warning naming them, or an error (issue 11)."""
+    ev = pd.DataFrame({"onset": [-3.0, 4.0, 45.0, 50.0], "duration": [2.0, 2.0, 2.0, 2.0],
+                       "trial_type": ["early", "a", "b", "c"]})
+    with pytest.warns(UserWarning, match=r"3 of the 4 event\(s\) of run 0 start outside it: 1 before its start "
+                                         r"\('early' at -3 s\); 2 at or after its end \('b' at 45 s, 'c' at 50 s\)\. "
+                                         r"The run has 20 volumes x TR 2 s = 40 s"):
+        bd = load_fmri(_bold(rng), events=ev)
+    assert bd.samples["trial_type"].dropna().unique().tolist() == ["a"]
+    with pytest.raises(ValueError, match=r"1 before its start.*2 at or after its end.*on_outside='warn'"):
+        load_fmri(_bold(rng), events=ev, on_outside="raise")
+    with pytest.raises(ValueError, match="'on_outside'.*'ignore'"):
+        load_fmri(_bold(rng), events=ev, on_outside="ignore")
     cut = pd.DataFrame({"onset": [36.0], "duration": [10.0], "trial_type": ["a"]})
     with pytest.warns(UserWarning, match="end after the run"):
         load_fmri(_bold(rng), events=cut)
     with pytest.raises(ValueError, match="2 runs but 1 events"):
         load_fmri([_bold(rng), _bold(rng)], events=[EVENTS])
+
+
+def test_simultaneous_events_keep_every_label(rng):
+    """Events that start together: one per-volume label with a warning, all of them in stimulus_ids (issue 11)."""
+    ev = pd.DataFrame({"onset": [10.0, 10.0, 10.0, 20.0], "duration": [1.0, 1.0, 1.0, 1.0],
+                       "trial_type": ["c0", "c1", "c2", "c1"]})
+    with pytest.warns(UserWarning, match=r"1 volume\(s\) are occupied equally by events of different stimuli "
+                                         r"\(first: volume 5 of run 0: \['c0', 'c1', 'c2'\]\)"):
+        bd = load_fmri(_bold(rng), events=ev)
+    s = bd.samples
+    assert s["stimulus_id"].iloc[5] == "c0" and s["stimulus_ids"].iloc[5] == ("c0", "c1", "c2")
+    assert s["stimulus_ids"].iloc[10] == ("c1",) and s["stimulus_ids"].iloc[0] == ()
+    with warnings.catch_warnings():  # a block that ends inside a volume mostly taken by it is not ambiguous
+        warnings.simplefilter("error")
+        blocks = load_fmri(_bold(rng), events=pd.DataFrame({"onset": [0.0, 5.5], "duration": [5.5, 5.0],
+                                                            "trial_type": ["a", "b"]}))
+    assert blocks.samples["stimulus_ids"].iloc[2] == ("a", "b") and blocks.samples["stimulus_id"].iloc[2] == "a"
+
+
+def test_narrative_events_label_no_volume(rng):
+    words = pd.DataFrame({"onset": [0.5, 0.9, 2.2, 7.0], "duration": [0.3, 0.3, 0.3, 0.3],
+                          "word": ["once", "upon", "a", "time"]})
+    bd = load_fmri(_bold(rng), events=words)
+    assert "stimulus_id" not in bd.samples  # a continuous design: features.align_to resamples the words
+    assert bd.samples["n_words"].tolist()[:4] == [2, 1, 0, 1] and bd.samples["n_words"].sum() == 4
+    late = pd.concat([words, pd.DataFrame({"onset": [41.0], "duration": [0.3], "word": ["end"]})])
+    with pytest.raises(ValueError, match=r"1 of the 5 event\(s\) of run 0 start outside it.*'end' at 41 s.*never dropped"):
+        load_fmri(_bold(rng), events=late)
+
+
+def test_implausible_tr_warns(rng, tmp_path):
+    with pytest.warns(UserWarning, match=r"TR of run 0 is 2000 s \(from the NIfTI header\).*pass tr=2"):
+        load_fmri(_bold(rng, tr=2000.0))
+    with pytest.warns(UserWarning, match="implausibly short"):
+        load_fmri(_bold(rng, tr=0.002))
 
 
 def test_tr_header_disagrees_with_sidecar(rng, tmp_path):
@@ -285,3 +329,56 @@ def test_load_gifti_errors(rng, tmp_path):
         load_gifti([_gii(rng.standard_normal((5, 4)))] * 2, _gii(rng.standard_normal((5, 4))), tr=1.0)
     with pytest.raises(ValueError, match="mask has shape"):
         load_gifti(_gii(rng.standard_normal((5, 4))), tr=1.0, mask={"left": np.ones(3, bool)})
+
+
+def test_load_gifti_single_array_orientation(tmp_path):
+    """nilearn's test-data generator writes one (n_volumes, n_vertices) array, nilearn's
+    SurfaceImage one (n_vertices, n_volumes): both load as 30 volumes x 642 vertices."""
+    import warnings as _w
+
+    from nilearn._utils.data_gen import _write_fake_bold_gifti
+
+    gen = _write_fake_bold_gifti(str(tmp_path / "sub-01_hemi-L_bold.func.gii"), 30, 642)
+    bd = load_gifti(gen, tr=2.0, standardize=False)
+    assert bd.shape == (30, 642)
+    np.testing.assert_allclose(bd.data, nib.load(gen).darrays[0].data, rtol=1e-6)
+    series = np.random.default_rng(0).standard_normal((642, 30)).astype(np.float32)
+    vt = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(series)])
+    np.testing.assert_allclose(load_gifti(vt, tr=2.0, standardize=False).data, series.T)
+    # not a standard mesh: the longer axis is the vertices (today's files keep loading), the
+    # mask's length decides when given, a square array needs it
+    odd = np.random.default_rng(1).standard_normal((500, 40)).astype(np.float32)
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        assert load_gifti(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(odd)]), tr=2.0).shape == (40, 500)
+    few = odd[:60]  # 60 "vertices" x 40 volumes, or the other way round?
+    with pytest.warns(UserWarning, match=r"read axis 0 \(60\) as vertices.*give a mask"):
+        assert load_gifti(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(few)]), tr=2.0).shape == (40, 60)
+    as_mask = {"left": np.ones(40, bool)}
+    assert load_gifti(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(few)]), tr=2.0,
+                      mask=as_mask).shape == (60, 40)
+    square = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(odd[:40])])
+    with pytest.raises(ValueError, match=r"one square \(40, 40\) array: the vertex axis is ambiguous"):
+        load_gifti(square, tr=2.0)
+    with pytest.raises(ValueError, match=r"shape \(60, 40\), but the left hemisphere has 50 vertices"):
+        load_gifti(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(few)]), tr=2.0,
+                   mask={"left": np.ones(50, bool)})
+
+
+def test_unreadable_images_and_bad_tr_name_the_file(rng, tmp_path):
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Could not read the bold file .*empty.nii.gz"):
+        load_fmri(tmp_path / "empty.nii.gz", tr=2.0)
+    (tmp_path / "text.nii").write_text("not an image at all")
+    with pytest.raises(ValueError, match=r"Could not read the bold file .*text.nii.*truncated, or of another format"):
+        load_fmri(tmp_path / "text.nii", tr=2.0)
+    full = _save(_bold(rng), tmp_path / "full.nii")
+    raw = full.read_bytes()
+    (tmp_path / "cut.nii").write_bytes(raw[: len(raw) // 2])  # header intact, data cut
+    with pytest.raises(ValueError, match=r"(?s)voxel data of the file .*cut.nii.*probably truncated"):
+        load_fmri(tmp_path / "cut.nii", tr=2.0)
+    with pytest.raises(TypeError, match=r"tr must be a positive number of seconds, got str '2'"):
+        load_fmri(full, tr="2")
+    full.with_suffix(".json").write_text(json.dumps({"RepetitionTime": "2 s"}))
+    with pytest.raises(ValueError, match=r"RepetitionTime in .*full.json is '2 s'"):
+        load_fmri(full)

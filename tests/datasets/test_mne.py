@@ -145,8 +145,8 @@ def test_bad_input_errors(raw, tmp_path):
     (tmp_path / "junk.xyz").write_text("not data")
     with pytest.raises(ValueError, match="MNE could not read junk.xyz"):
         load_mne(tmp_path / "junk.xyz")
-    with pytest.raises(ValueError, match="events lie outside the recording"):
-        load_mne(raw, events=np.array([[100, 0, 1], [5000, 0, 1]]))
+    with pytest.raises(ValueError, match=r"1 of the 2 selected event\(s\) lie outside the recording.*on_outside='warn'"):
+        load_mne(raw, events=np.array([[100, 0, 1], [5000, 0, 1]]), on_outside="raise")
     with pytest.raises(ValueError, match="shape \\(n_events, 3\\)"):
         load_mne(raw, events=np.array([1, 2, 3]))
     with pytest.raises(ValueError, match="no events"):
@@ -164,3 +164,46 @@ def test_epochs_beyond_the_end_warn(raw):
     with pytest.warns(UserWarning, match="1 of 2 epochs were dropped"):
         brain = load_mne(raw, events=events, tmin=-0.1, tmax=0.5)
     assert brain.shape[0] == 1
+
+
+# --------------------------------------------------------------------------- issue 11: events outside the recording
+def test_events_outside_one_rule(raw):
+    """Early and late events are dropped alike with a warning that names them (or raise)."""
+    ev = np.array([[10, 0, 1], [100, 0, 1], [700, 0, 2], [5000, 0, 2]])
+    with pytest.warns(UserWarning, match=r"2 of the 4 selected event\(s\) lie outside the recording: 1 before its "
+                                         r"first sample \('a' at sample 10\); 1 after its last sample \('b' at sample 5000\)"):
+        brain = load_mne(raw, events=ev, event_id={"a": 1, "b": 2}, tmin=-0.1, tmax=0.2)
+    assert brain.samples["sample"].tolist() == [100, 700]
+    with pytest.raises(ValueError, match="before its first sample.*after its last sample"):
+        load_mne(raw, events=ev, event_id={"a": 1, "b": 2}, on_outside="raise")
+
+
+def test_unselected_out_of_range_event_is_ignored(raw):
+    """An EDF+ 'Recording ends' annotation past the data must not stop epoching of the selected events."""
+    ev = np.array([[200, 0, 1], [900, 0, 1], [2049 + 50, 0, 99]])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        brain = load_mne(raw, events=ev, event_id={"stim": 1}, tmin=-0.1, tmax=0.2)
+    assert brain.shape[0] == 2 and brain.samples["condition"].tolist() == ["stim", "stim"]
+
+
+def test_raw_with_words_annotations_and_table(raw, tmp_path):
+    annot = mne.Annotations([3.0, 3.4, 8.0, 9.0], [0.3, 0.3, 0.0, 0.3], ["word/once", "word/upon", "BAD_x", "word/time"],
+                            orig_time=None)
+    raw = raw.copy().set_annotations(annot)  # orig_time None: onsets from the first sample, stored on MNE's clock
+    out = load_mne(raw, words="annotations")
+    assert out.brain.shape == (2000, 4) and out.stimuli.texts == ["once", "upon", "time"]
+    np.testing.assert_allclose(out.stimuli.table["onset"], [3.5, 3.9, 9.5])  # + first_time 0.5 s
+    first = int(np.argmin(np.abs(out.brain.samples["onset"].to_numpy() - out.stimuli.table["onset"].iloc[0])))
+    assert out.brain.samples["sample"].iloc[first] == 350  # the word at 3.0 s into the file is at sample 50 + 300
+    tsv = tmp_path / "sub-01_task-story_events.tsv"  # BIDS: seconds from the first sample of the file
+    tsv.write_text("onset\tduration\tword\n3.0\t0.3\tonce\n3.4\t0.3\tupon\n9.0\t0.3\ttime\n")
+    from_table = load_mne(raw, words=tsv)
+    np.testing.assert_allclose(from_table.stimuli.table["onset"], out.stimuli.table["onset"])
+    late = pd.DataFrame({"word": ["end"], "onset": [25.0], "duration": [0.3]})
+    with pytest.raises(ValueError, match=r"1 of the 1 words lie outside the recording \(0.500-20.500 s"):
+        load_mne(raw, words=late)
+    with pytest.raises(ValueError, match="not both"):
+        load_mne(raw, words=tsv, events=np.array([[100, 0, 1]]))

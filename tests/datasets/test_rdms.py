@@ -24,7 +24,8 @@ def test_bundled_struct_files():
     np.testing.assert_allclose(brain.get_matrices()[1], raw[0, 1, 0]["RDM"], rtol=1e-6)
     assert brain.rdm_descriptors["name"][1] == "hIT | KO | Session: 1"
     # struct with condensed 1 x 4186 vectors, skipping the non-RDM variables of the file
-    sup = load_rdms(folder / "Kriegeskorte_Neuron2008_supplementalData.mat", descriptor="label")
+    with pytest.warns(UserWarning, match="skipped 3 variable.*categoryLabels.*stimuli_92objs"):
+        sup = load_rdms(folder / "Kriegeskorte_Neuron2008_supplementalData.mat", descriptor="label")
     assert list(sup.rdm_descriptors["label"]) == ["mIT_674neurons", "hITvisStim_316vx"]
     ref = scipy.io.loadmat(folder / "Kriegeskorte_Neuron2008_supplementalData.mat")["RDMs_mIT_hIT_fig1"]
     np.testing.assert_allclose(sup.get_matrices()[0], squareform(ref[0, 0]["RDM"].ravel()))
@@ -35,7 +36,8 @@ def test_mat_plain_arrays(tmp_path):
     scipy.io.savemat(tmp_path / "one.mat", {"rdm": a, "labels": np.array(["x"])})
     scipy.io.savemat(tmp_path / "stack.mat", {"rdms": np.stack([a, b], axis=2)})  # MATLAB (n, n, k)
     scipy.io.savemat(tmp_path / "vec.mat", {"v": squareform(a)[None, :], "w": squareform(b)})
-    one = load_rdms(tmp_path / "one.mat")
+    with pytest.warns(UserWarning, match=r"skipped 1 variable\(s\).*labels \(shape \(1,\)\)"):
+        one = load_rdms(tmp_path / "one.mat")
     np.testing.assert_allclose(one.get_matrices()[0], a)
     stack = load_rdms(tmp_path / "stack.mat")
     np.testing.assert_allclose(stack.get_matrices(), np.stack([a, b]))
@@ -138,3 +140,50 @@ def test_file_type_errors(tmp_path):
         load_rdms(tmp_path / "r.txt")
     with pytest.raises(FileNotFoundError, match="RDM file not found"):
         load_rdms(tmp_path / "missing.npz")
+
+
+def test_vector_beside_a_matrix_is_not_an_rdm(tmp_path):
+    """A 3x3 RDM and an unrelated length-3 vector (3 = 3*2/2): the vector was read as a second RDM."""
+    a = _rdm(n=3)
+    for name, save in (("m.mat", lambda p, **kw: scipy.io.savemat(p, kw)), ("m.npz", lambda p, **kw: np.savez(p, **kw))):
+        save(tmp_path / name, rdm=a, onsets=np.array([0.5, 1.5, 2.5]))
+        with pytest.warns(UserWarning, match=r"read the RDMs in \['rdm'\]; skipped 1 .*onsets"):
+            rdms = load_rdms(tmp_path / name)
+        assert rdms.n_rdm == 1
+        np.testing.assert_allclose(rdms.get_matrices()[0], a)
+        assert load_rdms(tmp_path / name, variable="onsets").n_rdm == 1  # asked for by name: read
+    scipy.io.savemat(tmp_path / "named.mat", {"rdm_full": a, "rdm_vec": squareform(a)})
+    assert load_rdms(tmp_path / "named.mat").n_rdm == 2  # named like an RDM: kept
+
+
+def test_corrupt_files_name_the_file(tmp_path):
+    import pickle
+
+    (tmp_path / "text.mat").write_text("not a mat file")
+    with pytest.raises(ValueError, match="Could not read .*text.mat as a MATLAB .mat file"):
+        load_rdms(tmp_path / "text.mat")
+    (tmp_path / "trunc.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="Could not read .*trunc.npz as an .npz archive"):
+        load_rdms(tmp_path / "trunc.npz")
+    (tmp_path / "pick.npz").write_bytes(pickle.dumps({"rdm": _rdm()}))
+    with pytest.raises(ValueError, match="pick.npz is not an .npz archive but a pickle") as info:
+        load_rdms(tmp_path / "pick.npz")
+    assert "allow_pickle" not in str(info.value)
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(ValueError, match="Could not read .*text.h5 as rsatoolbox RDMs in HDF5"):
+        load_rdms(tmp_path / "text.h5")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match="empty.csv is empty"):
+        load_rdms(tmp_path / "empty.csv")
+
+
+def test_failed_overwrite_keeps_the_old_file(tmp_path):
+    a = _rdm(n=3)
+    target = save_rdms(rsatoolbox.rdm.RDMs(a[None]), tmp_path / "r.h5")
+    before = target.read_bytes()
+    bad = rsatoolbox.rdm.RDMs(a[None], rdm_descriptors={"name": ["café"]})
+    with pytest.raises(OSError, match="the existing file is unchanged.*save to a .npz path"):
+        save_rdms(bad, target, overwrite=True)
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["r.h5"]
+    out = save_rdms(bad, tmp_path / "r.npz")  # npz keeps non-ASCII descriptors
+    assert list(load_rdms(out).rdm_descriptors["name"]) == ["café"]

@@ -1,4 +1,4 @@
-"""simulate_responses and hrf: known truth recovered, ceilings match their definitions."""
+"""simulate_responses: known truth recovered, ceilings match their definitions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainalign import Features
-from brainalign.datasets import hrf, simulate_responses
+from brainalign import Bunch, Features
+from brainalign.datasets import simulate_responses
 
 
 def _pearson_cols(a, b):
@@ -21,40 +21,18 @@ def X():
     return np.random.default_rng(0).standard_normal((120, 8))
 
 
-# --------------------------------------------------------------------------- hrf
-def test_hrf_shape():
-    h = hrf(0.05)
-    t = np.arange(len(h)) * 0.05
-    assert t[-1] == pytest.approx(32.0)
-    assert t[np.argmax(h)] == pytest.approx(5.0, abs=0.1)
-    assert h.max() == pytest.approx(1.0, abs=1e-3)
-    assert 15.0 < t[np.argmin(h)] < 16.5 and h.min() < -0.05  # undershoot
-    assert h[0] == 0
-    assert hrf(2.0, normalize="sum").sum() == pytest.approx(1.0)
-    assert len(hrf(2.0)) == 17
-
-
-def test_hrf_matches_nilearn_spm_hrf():
-    from nilearn.glm.first_level.hemodynamic_models import spm_hrf
-
-    tr, over = 1.0, 50
-    ref = spm_hrf(tr, oversampling=over, time_length=32.0)
-    dt = tr / over
-    stamps = np.linspace(0, 32.0, len(ref)) - dt  # nilearn shifts the gammas by one step
-    ours = np.interp(stamps, np.arange(0, 32.0 + 1e-9, 0.001), hrf(0.001, 32.0))
-    np.testing.assert_allclose(ours / ours.max(), ref / ref.max(), atol=2e-3)
-
-
-def test_hrf_errors():
-    with pytest.raises(ValueError, match="tr must be a positive"):
-        hrf(0)
-    with pytest.raises(ValueError, match="'normalize'.*'peak'"):
-        hrf(1.0, normalize="area")
+# --------------------------------------------------------------------------- return type
+def test_returns_a_bunch_like_every_loader(X):
+    sim = simulate_responses(X, n_channels=4, random_state=0)
+    assert isinstance(sim, Bunch) and list(sim)[0] == "brain"
+    assert sim.brain.shape == (240, 4) and sim.weights.shape == (8, 4)
+    assert {"signal", "snr", "noise_ceiling", "item_responses", "kernel"} <= set(sim)
 
 
 # --------------------------------------------------------------------------- static
 def test_static_ols_recovers_weights(X):
-    brain, truth = simulate_responses(X, n_channels=30, snr=200.0, n_repeats=3, random_state=1)
+    sim = simulate_responses(X, n_channels=30, snr=200.0, n_repeats=3, random_state=1)
+    brain, truth = sim.brain, sim
     assert brain.shape == (360, 30)
     assert list(brain.samples.columns) == ["stimulus_id", "repetition", "run"]
     assert brain.samples["repetition"].tolist() == [0] * 120 + [1] * 120 + [2] * 120
@@ -69,7 +47,8 @@ def test_static_ols_recovers_weights(X):
 def test_static_ceilings_match_empirical_correlations(X):
     snr = np.linspace(0.2, 3.0, 400)
     big = np.random.default_rng(2).standard_normal((600, 8))
-    brain, truth = simulate_responses(big, n_channels=400, snr=snr, n_repeats=2, random_state=3)
+    sim = simulate_responses(big, n_channels=400, snr=snr, n_repeats=2, random_state=3)
+    brain, truth = sim.brain, sim
     np.testing.assert_allclose(truth.snr, snr)
     np.testing.assert_allclose(truth.noise_ceiling, np.sqrt(snr / (1 + snr)))
     first, second = brain.data[:600], brain.data[600:]
@@ -84,9 +63,10 @@ def test_static_ceilings_match_empirical_correlations(X):
 
 
 def test_snr_range_and_seed(X):
-    a, ta = simulate_responses(X, n_channels=50, snr=(0.5, 2.0), random_state=7)
-    b, tb = simulate_responses(X, n_channels=50, snr=(0.5, 2.0), random_state=7)
-    c, _ = simulate_responses(X, n_channels=50, snr=(0.5, 2.0), random_state=8)
+    ta = simulate_responses(X, n_channels=50, snr=(0.5, 2.0), random_state=7)
+    tb = simulate_responses(X, n_channels=50, snr=(0.5, 2.0), random_state=7)
+    a, b = ta.brain, tb.brain
+    c = simulate_responses(X, n_channels=50, snr=(0.5, 2.0), random_state=8).brain
     np.testing.assert_array_equal(a.data, b.data)
     np.testing.assert_array_equal(ta.snr, tb.snr)
     assert not np.allclose(a.data, c.data)
@@ -97,7 +77,8 @@ def test_snr_range_and_seed(X):
 def test_fmri_impulse_peaks_five_seconds_later():
     feats = Features({"l": np.array([[1.0], [-1.0]])}, items=["a", "b"],
                      item_table=pd.DataFrame({"onset": [4.0, 60.0], "duration": [0.0, 0.0]}))
-    brain, truth = simulate_responses(feats, n_channels=3, snr=1e6, kind="fmri", tr=0.5, n_repeats=1, random_state=0)
+    sim = simulate_responses(feats, n_channels=3, snr=1e6, kind="fmri", tr=0.5, n_repeats=1, random_state=0)
+    brain, truth = sim.brain, sim
     assert brain.tr == 0.5
     series = brain.data[:, 0] * np.sign(truth.item_responses[0, 0])
     onset = brain.samples["onset"].to_numpy()
@@ -108,7 +89,8 @@ def test_fmri_impulse_peaks_five_seconds_later():
 
 
 def test_fmri_random_order_runs(X):
-    brain, truth = simulate_responses(X, n_channels=20, snr=1.0, kind="fmri", tr=2.0, n_repeats=3, random_state=4)
+    sim = simulate_responses(X, n_channels=20, snr=1.0, kind="fmri", tr=2.0, n_repeats=3, random_state=4)
+    brain, truth = sim.brain, sim
     runs = brain.split("run")
     assert list(runs) == [0, 1, 2]
     n_vols = int(np.ceil((120 * 2.0 + 32.0) / 2.0))
@@ -132,7 +114,8 @@ def test_fmri_story_onsets_repeat_identically():
     onsets = np.cumsum(rng.uniform(0.2, 0.5, 300))
     feats = Features({"emb": rng.standard_normal((300, 6))}, items=[f"w{i}" for i in range(300)],
                      item_table=pd.DataFrame({"onset": onsets, "run": [0] * 150 + [1] * 150}))
-    brain, truth = simulate_responses(feats, n_channels=10, snr=0.5, kind="fmri", tr=1.5, n_repeats=2, random_state=0)
+    sim = simulate_responses(feats, n_channels=10, snr=0.5, kind="fmri", tr=1.5, n_repeats=2, random_state=0)
+    brain, truth = sim.brain, sim
     assert brain.samples["run"].nunique() == 4  # 2 story runs x 2 repetitions
     ev = truth.events
     np.testing.assert_allclose(ev.loc[ev["run"] == 0, "onset"], ev.loc[ev["run"] == 2, "onset"])
@@ -146,8 +129,9 @@ def test_fmri_story_onsets_repeat_identically():
 
 # --------------------------------------------------------------------------- meg
 def test_meg_epochs(X):
-    brain, truth = simulate_responses(X, n_channels=12, snr=1e4, kind="meg", sfreq=200.0, latency=0.12,
-                                      tmin=-0.1, tmax=0.5, random_state=0)
+    sim = simulate_responses(X, n_channels=12, snr=1e4, kind="meg", sfreq=200.0, latency=0.12,
+                             tmin=-0.1, tmax=0.5, random_state=0)
+    brain, truth = sim.brain, sim
     assert brain.shape == (240, 12, 121) and brain.sfreq == 200.0
     assert brain.times[0] == pytest.approx(-0.1) and brain.times[-1] == pytest.approx(0.5)
     assert brain.times[np.argmax(truth.kernel)] == pytest.approx(0.12)
@@ -163,7 +147,8 @@ def test_rois_driven_by_different_layers():
     rng = np.random.default_rng(6)
     feats = Features({"early": rng.standard_normal((200, 5)), "late": rng.standard_normal((200, 5))},
                      items=[f"s{i}" for i in range(200)])
-    brain, truth = simulate_responses(feats, rois={"V1": "early", "IT": "late"}, n_channels=9, snr=5.0, random_state=0)
+    sim = simulate_responses(feats, rois={"V1": "early", "IT": "late"}, n_channels=9, snr=5.0, random_state=0)
+    brain, truth = sim.brain, sim
     assert list(brain.channels["roi"]) == ["V1"] * 5 + ["IT"] * 4
     assert truth.layer == {"V1": "early", "IT": "late"}
     assert list(truth.channel_layer) == ["early"] * 5 + ["late"] * 4

@@ -19,7 +19,8 @@ def test_generating_layer_ranks_first(rng):
     feats = _layers(rng)
     model_rdms = calc_rdm(feats)
     for gen in ["l0", "l2"]:
-        brain, truth = simulate_responses(feats, layer=gen, n_channels=200, snr=0.5, n_repeats=4, random_state=1)
+        sim = simulate_responses(feats, layer=gen, n_channels=200, snr=0.5, n_repeats=4, random_state=1)
+        brain, truth = sim.brain, sim
         data = calc_rdm(brain, descriptor="stimulus_id")
         # data conditions come sorted by id; zero-padded ids keep the features order
         assert list(data.pattern_descriptors["stimulus_id"]) == sorted(feats.items)

@@ -11,8 +11,9 @@ from brainalign.rsa import calc_rdm, searchlight, time_resolved
 def test_time_resolved_peaks_at_latency(rng):
     feats = Features({"a": rng.standard_normal((12, 10)), "b": rng.standard_normal((12, 10))},
                      items=[f"s{i:02d}" for i in range(12)])
-    brain, _ = simulate_responses(feats, layer="a", kind="meg", n_channels=30, snr=2.0, n_repeats=3,
-                                  sfreq=100.0, latency=0.15, random_state=0)
+    sim = simulate_responses(feats, layer="a", kind="meg", n_channels=30, snr=2.0, n_repeats=3,
+                             sfreq=100.0, latency=0.15, random_state=0)
+    brain = sim.brain
     res = time_resolved(brain, calc_rdm(feats), descriptor="stimulus_id", window=2, step=2)
     assert res.scores.shape == (2, len(res.times))
     a = res.scores[0]

@@ -193,48 +193,25 @@ def _boot_units(bd: Any, key: str, groups: np.ndarray, block: int) -> np.ndarray
     return out
 
 
-_MAX_CEILING_PAIRS = 45
-
-
 def _encoding_ceiling(bd: Any, by: str | None) -> np.ndarray | None:
-    """Per-channel ceiling of the held-out r of single-presentation data, array (n_channels,).
-
-    The encoding score correlates predictions with single presentations (not with the mean
-    of the repeats), so the ceiling is that of one presentation: ``sqrt(c1)`` with ``c1``
-    the correlation between two single presentations of the same stimuli (for signal plus
-    independent noise, ``c1 = snr / (1 + snr)`` and the best possible r is ``sqrt(c1)``).
-    ``c1`` is :func:`brainalign.stats.split_half_reliability` without Spearman-Brown on
-    the samples of two presentation indices (the i-th and j-th time each stimulus is
-    shown: one presentation per half), averaged over pairs (i, j).
-    """
+    """Per-channel ceiling of the held-out r of single presentations, array (n_channels,):
+    :func:`brainalign.stats.single_presentation_ceiling` of the samples that have a ``by`` value."""
     if by is None:
         return None
     if by not in bd.samples:
         raise ValueError(f"encoding ceiling_by={by!r} is not a samples column (columns: {list(bd.samples.columns)}).")
-    from itertools import combinations
-
-    from ..stats import split_half_reliability
+    from ..stats import single_presentation_ceiling
 
     keep = bd.samples[by].notna().to_numpy()
-    ids = bd.samples[by][keep].astype(str).reset_index(drop=True)
-    data = np.asarray(bd.data)[keep]
-    occurrence = ids.groupby(ids).cumcount().to_numpy()  # k-th presentation of each stimulus
-    pairs = list(combinations(range(int(occurrence.max()) + 1 if len(ids) else 0), 2))
-    if len(pairs) > _MAX_CEILING_PAIRS:  # many repeats: a fixed subset of pairs is plenty
-        pick = np.random.default_rng(0).choice(len(pairs), _MAX_CEILING_PAIRS, replace=False)
-        pairs = [pairs[k] for k in np.sort(pick)]
-    rel = []
-    for i, j in pairs:
-        m = (occurrence == i) | (occurrence == j)
-        if (np.bincount(pd.factorize(ids[m])[0]) == 2).sum() < 3:
-            continue  # fewer than 3 stimuli shown an i-th and a j-th time
-        rel.append(split_half_reliability(data[m], ids[m].to_numpy(), n_splits=1, spearman_brown=False))
-    if not rel:
+    try:
+        return single_presentation_ceiling(np.asarray(bd.data)[keep], bd.samples[by][keep].astype(str).to_numpy())
+    except ValueError as err:
+        if "presented at least twice" not in str(err):
+            raise
         raise ValueError(
             f"encoding ceiling_by={by!r}: fewer than 3 stimuli are presented at least twice, so there is no "
             "noise ceiling; drop ceiling_by or name a column whose values repeat."
-        )
-    return np.sqrt(np.clip(np.mean(rel, axis=0), 0, None))
+        ) from None
 
 
 def _run_groups(bd: Any) -> np.ndarray:

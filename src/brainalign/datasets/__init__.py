@@ -14,6 +14,11 @@ _WHERE = {
     "load_gifti": "_fmri",
     "read_events": "_events",
     "load_bids": "_bids",
+    # narratives: word / phone timings, story datasets
+    "load_transcript": "_transcript",
+    "load_textgrid": "_transcript",
+    "NON_WORDS": "_transcript",
+    "load_lebel2023": "_lebel",
     # M/EEG and RDM files
     "load_mne": "_mne",
     "load_rdms": "_rdms",
@@ -22,11 +27,11 @@ _WHERE = {
     "load_haxby2001": "_haxby",
     "load_kriegeskorte92": "_bundled",
     "load_mne_audvis": "_bundled",
+    "load_story_example": "_story_example",
     "list_datasets": "_registry",
     "dataset_path": "_registry",
     # simulation with a known ground truth
     "simulate_responses": "_simulate",
-    "hrf": "_simulate",
 }
 
 __all__ = sorted(_WHERE)

@@ -10,7 +10,6 @@ most specific file wins.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +111,7 @@ def _choose(rows: list[dict], key: str, value: str | None, context: str, prefer:
 
 def load_bids(root: Any, *, subject: str, task: str, session: str | None = None, space: str | None = None,
               desc: str | None = None, run: Any = None, raw_root: Any = None, filters: dict | None = None,
-              **kwargs: Any) -> Bunch:
+              events: Any = None, **kwargs: Any) -> Bunch:
     """Load the BOLD runs of one subject and task from a BIDS or fMRIPrep dataset.
 
     Parameters
@@ -128,7 +127,9 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
         samples get a ``session`` column).
     space, desc : str, optional
         Derivative entities. Default: raw files (no ``space``) when they exist, else the
-        only space there is; ``desc-preproc`` when several ``desc`` exist.
+        only space there is; ``desc-preproc`` when several ``desc`` exist. A surface space
+        (fMRIPrep's ``*_hemi-L_space-fsaverage5_bold.func.gii`` and ``hemi-R``) loads both
+        hemispheres with :func:`~brainalign.datasets.load_gifti`.
     run : int or list of int, optional
         Which runs (default all).
     raw_root : path, optional
@@ -136,9 +137,13 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
         elsewhere. A ``root`` at ``<raw>/derivatives/<name>`` finds ``<raw>`` by itself.
     filters : dict, optional
         Other entities to match, e.g. ``{"acq": "fullbrain", "echo": "1"}``.
+    events : path, DataFrame, list of them (one per run), or ``read_events`` output, optional
+        Use these events instead of the dataset's ``events.tsv`` files (e.g. word timings
+        made from a transcript): one table per selected run, in run order, or one table
+        with a ``run`` column holding the run labels.
     **kwargs
-        Passed to :func:`~brainalign.datasets.load_fmri` (``mask``, ``atlas``,
-        ``standardize``, ``tr``, ``nan_policy``...).
+        Passed to :func:`~brainalign.datasets.load_fmri` / ``load_gifti`` (``mask``,
+        ``atlas``, ``standardize``, ``tr``, ``nan_policy``, ``on_outside``...).
 
     Returns
     -------
@@ -146,7 +151,10 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
         brain : BrainData of shape (n_volumes over all runs, n_voxels)
             The runs concatenated, with ``run`` (the BIDS run number) in the samples.
         stimuli : Stimuli or None
-            From the events (see :func:`read_events`); None without events files.
+            From the events (see :func:`read_events`): one item per word for narrative
+            events (a ``word`` column, e.g. Narratives), whose volumes then carry
+            ``n_words`` and no ``stimulus_id`` (a continuous design for
+            ``features.align_to``); None without events.
         events : DataFrame or None
             One row per event, with ``run`` and ``stimulus_id``.
         files : DataFrame
@@ -156,8 +164,9 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
     --------
     >>> bunch = load_bids("ds000105", subject="1", task="objectviewing")  # doctest: +SKIP
     """
+    from ..data import Stimuli
     from ._events import read_events
-    from ._fmri import load_fmri
+    from ._fmri import load_fmri, load_gifti, read_json, repetition_time
 
     root = Path(root)
     if not root.is_dir():
@@ -168,12 +177,15 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
     if raw_root is not None:
         bases.insert(0, Path(raw_root))
     rows = []
-    for path in sorted(root.rglob("*_bold.nii*")):
+    for path in sorted([*root.rglob("*_bold.nii*"), *root.rglob("*_bold.func.gii")]):
         parsed = parse_bids_name(path.name)
-        if parsed and parsed[1] == "bold" and parsed[2] in (".nii", ".nii.gz") and "sub" in parsed[0]:
-            rows.append({"path": path, "ents": parsed[0]})
+        if parsed and parsed[1] == "bold" and parsed[2] in (".nii", ".nii.gz", ".func.gii") and "sub" in parsed[0]:
+            if parsed[2] == ".func.gii" and parsed[0].get("hemi") not in ("L", "R"):
+                continue
+            rows.append({"path": path, "ents": parsed[0], "surface": parsed[2] == ".func.gii"})
     if not rows:
-        raise ValueError(f"No BOLD file (*_bold.nii[.gz]) under {str(root)!r}; is it a BIDS dataset?")
+        raise ValueError(f"No BOLD file (*_bold.nii[.gz] or *_hemi-L/R_*_bold.func.gii) under {str(root)!r}; "
+                         "is it a BIDS dataset?")
     subject, task = _norm(subject, "subject"), _norm(task, "task")
     kept = [r for r in rows if r["ents"]["sub"] == subject]
     if not kept:
@@ -195,11 +207,24 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
         kept = [r for r in kept if "run" in r["ents"] and int(r["ents"]["run"]) in wanted]
         if not kept or len({int(r["ents"]["run"]) for r in kept}) < len(wanted):
             raise ValueError(f"Runs {sorted(wanted)} requested for {context}; available runs: {avail}.")
-    for key in sorted({k for r in kept for k in r["ents"]} - {"sub", "ses", "run", "task"}):
+    for key in sorted({k for r in kept for k in r["ents"]} - {"sub", "ses", "run", "task", "hemi"}):
         if len(_values(kept, key)) > 1:
             raise ValueError(f"The BOLD runs of {context} differ in {key}: {_values(kept, key)}; "
                              f"choose one with filters={{'{key}': ...}}.")
-    kept.sort(key=lambda r: (r["ents"].get("ses", ""), int(r["ents"].get("run", "0"))))
+    kept.sort(key=lambda r: (r["ents"].get("ses", ""), int(r["ents"].get("run", "0")), r["ents"].get("hemi", "")))
+    surface = {r["surface"] for r in kept}
+    if len(surface) > 1:
+        raise ValueError(f"The BOLD runs of {context} mix volumes and surfaces; choose one space with space=.")
+    surface = surface.pop()
+    hemis: dict = {}
+    if surface:  # pair the hemispheres of each run
+        for r in kept:
+            hemis.setdefault((r["ents"].get("ses"), r["ents"].get("run")), {})[r["ents"]["hemi"]] = r["path"]
+        kept = [r for r in kept if r["ents"]["hemi"] == min(hemis[(r["ents"].get("ses"), r["ents"].get("run"))])]
+        sides = {tuple(sorted(h)) for h in hemis.values()}
+        if len(sides) > 1:
+            per_run = {f"run {k[1]}" + (f" (ses {k[0]})" if k[0] else ""): sorted(v) for k, v in hemis.items()}
+            raise ValueError(f"The runs of {context} do not all have the same hemispheres: {per_run}.")
     sessions = sorted({r["ents"].get("ses") for r in kept} - {None})
     keys = [(r["ents"].get("ses"), r["ents"].get("run")) for r in kept]
     if len(set(keys)) != len(keys):
@@ -211,30 +236,61 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
         labels = [int(r) for _, r in keys]
     else:
         labels = list(range(len(kept)))
-    records, events, trs = [], [], []
+    records, found, trs = [], [], []
     for label, r in zip(labels, kept):
         ents = r["ents"]
         sidecars = [p for _, p in _candidates(r["path"], bases, "bold", ".json", ents)]
         meta: dict = {}
         for p in sidecars:
-            with open(p) as fh:
-                meta.update(json.load(fh))
+            meta.update(read_json(p))
+        ents = {k: v for k, v in ents.items() if k != "hemi"}
         ev = _candidates(r["path"], bases, "events", ".tsv", ents)
-        events.append(ev[-1][1] if ev else None)
-        trs.append(float(meta["RepetitionTime"]) if "RepetitionTime" in meta else None)
-        records.append({**ents, "run": label, "bold": str(r["path"]),
-                        "events": str(events[-1]) if ev else None, "sidecars": [str(p) for p in sidecars]})
+        found.append(ev[-1][1] if ev else None)
+        trs.append(repetition_time(meta, sidecars[-1] if sidecars else r["path"]))
+        bold = ([str(p) for _, p in sorted(hemis[(r["ents"].get("ses"), r["ents"].get("run"))].items())]
+                if surface else str(r["path"]))
+        records.append({**ents, "run": label, "bold": bold, "events": str(found[-1]) if ev else None,
+                        "sidecars": [str(p) for p in sidecars]})
     files = pd.DataFrame(records)
-    has_events = [e is not None for e in events]
     stimuli = table = None
-    if any(has_events):
-        if not all(has_events):
-            missing = [lab for lab, h in zip(labels, has_events) if not h]
+    if events is not None:
+        stimuli, table = _override_events(events, labels, context, read_events, Stimuli)
+        files["events"] = "(events=)"
+    elif any(e is not None for e in found):
+        missing = [lab for lab, e in zip(labels, found) if e is None]
+        if missing:
             raise ValueError(f"Runs {missing} of {context} have no events.tsv but the other runs do; "
-                             "add them or select runs with run=.")
-        stimuli, table = read_events(events, run=labels)
-    brain = load_fmri([r["path"] for r in kept], run=labels, events=(stimuli, table) if table is not None else None,
-                      subject=subject, _sidecar_trs=trs, **kwargs)
+                             "add them, select runs with run=, or pass events=.")
+        stimuli, table = read_events(found, run=labels)
+    ev_arg = (stimuli, table) if table is not None else None
+    if surface:
+        pairs = [hemis[k] for k in keys]
+        brain = load_gifti(left=[p["L"] for p in pairs] if "L" in pairs[0] else None,
+                           right=[p["R"] for p in pairs] if "R" in pairs[0] else None, run=labels, events=ev_arg,
+                           subject=subject, _sidecar_trs=trs, **kwargs)
+    else:
+        brain = load_fmri([r["path"] for r in kept], run=labels, events=ev_arg, subject=subject, _sidecar_trs=trs,
+                          **kwargs)
     if sessions:
         brain.samples["session"] = brain.samples["run"].map(dict(zip(labels, [s for s, _ in keys])))
     return Bunch(brain=brain, stimuli=stimuli, events=table, files=files)
+
+
+def _override_events(events: Any, labels: list, context: str, read_events, stimuli_cls) -> tuple:
+    """(Stimuli, events table) from the ``events=`` argument of ``load_bids``."""
+    if isinstance(events, tuple) and len(events) == 2 and isinstance(events[0], stimuli_cls):
+        stimuli, table = events
+    else:
+        items = list(events) if isinstance(events, (list, tuple)) else [events]
+        single_with_runs = len(items) == 1 and isinstance(items[0], pd.DataFrame) and "run" in items[0].columns
+        if single_with_runs:
+            stimuli, table = read_events(items[0])
+        elif len(items) == len(labels):
+            stimuli, table = read_events(items, run=labels)
+        else:
+            raise ValueError(f"events= gives {len(items)} table(s) but {context} has {len(labels)} run(s) {labels}; "
+                             "give one table per run (in run order) or one DataFrame with a 'run' column.")
+    unknown = sorted(map(str, set(pd.unique(table["run"])) - set(labels)))
+    if unknown:
+        raise ValueError(f"events= names runs {unknown} that are not loaded for {context} (runs: {labels}).")
+    return stimuli, table

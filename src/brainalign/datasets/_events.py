@@ -27,6 +27,7 @@ import pandas as pd
 
 from .._utils import as_list
 from ..data import Stimuli
+from ._transcript import word_ids
 
 __all__ = ["read_events"]
 
@@ -81,8 +82,7 @@ def _stimulus_ids(df: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
     n = len(df)
     if "word" in df.columns:
         word = df["word"].astype(object)
-        ids = pd.Series([f"r{r}_w{k}" for r, k in zip(df["run"], df.groupby("run", sort=False).cumcount())],
-                        index=df.index, dtype=object)
+        ids = pd.Series(word_ids(df["run"]), index=df.index, dtype=object)
         table = pd.DataFrame({
             "stimulus_id": ids.to_numpy(), "modality": "word",
             "text": word.where(word.notna(), "").astype(str).to_numpy(),
@@ -172,40 +172,93 @@ def read_events(events: Any, *, run: Any = None) -> tuple[Stimuli, pd.DataFrame]
 
 
 # --------------------------------------------------------------------------- volumes
-def check_events_in_run(events: pd.DataFrame, n_volumes: int, tr: float, run: Any) -> None:
-    """Raise when an event starts after the run ends; warn when one is cut by the end."""
+ON_OUTSIDE = ["warn", "raise"]
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside brainalign."""
+    import inspect
+
+    level, frame = 1, inspect.currentframe()
+    frame = frame.f_back if frame is not None else None  # the function that warns
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE_DIR):
+        level += 1
+        frame = frame.f_back
+    return max(level, 2)
+
+
+def _describe_events(ev: pd.DataFrame, k: int = 5) -> str:
+    label = next((c for c in ("word", "trial_type", "stimulus_id") if c in ev.columns), None)
+    items = [f"{row[label]!r} at {row['onset']:g} s" if label else f"at {row['onset']:g} s"
+             for _, row in ev.head(k).iterrows()]
+    return ", ".join(items) + (" ..." if len(ev) > k else "")
+
+
+def events_in_run(events: pd.DataFrame, n_volumes: int, tr: float, run: Any, on_outside: str) -> pd.DataFrame:
+    """The events of one run that start inside it, ``[0, n_volumes * tr)``.
+
+    Events that start before 0 s or at / after the end of the run are treated alike:
+    dropped with one warning naming them (``on_outside="warn"``) or a ValueError
+    (``"raise"``). The words of a narrative (a ``word`` column) always raise: a transcript
+    that does not fit its run belongs to another run, or the TR is wrong. Events cut by the
+    end of the run are kept (with a warning): they label the volumes they overlap.
+    """
     length = n_volumes * tr
-    late = events["onset"].to_numpy() >= length
-    if late.any():
-        row = events.loc[late].iloc[0]
-        what = f" ({row['trial_type']!r})" if "trial_type" in events else ""
-        raise ValueError(
-            f"{int(late.sum())} event(s) of run {run!r} start after the end of the run: the first{what} "
-            f"at onset {row['onset']:g} s, but the run has {n_volumes} volumes x TR {tr:g} s = {length:g} s. "
-            "Check that the events belong to this run, that onsets are in seconds from the first "
-            "volume, and the TR."
-        )
+    onset = events["onset"].to_numpy(float)
+    early, late = onset < 0, onset >= length
+    outside = early | late
+    if outside.any():
+        parts = []
+        if early.any():
+            parts.append(f"{int(early.sum())} before its start ({_describe_events(events.loc[early])})")
+        if late.any():
+            parts.append(f"{int(late.sum())} at or after its end ({_describe_events(events.loc[late])})")
+        where = (f"{int(outside.sum())} of the {len(events)} event(s) of run {run!r} start outside it: "
+                 f"{'; '.join(parts)}. The run has {n_volumes} volumes x TR {tr:g} s = {length:g} s.")
+        if "word" in events.columns:
+            raise ValueError(
+                f"{where} Words of a narrative are never dropped (the model reads them as context): check that "
+                "the transcript belongs to this run, that onsets are in seconds from the first volume, and the TR."
+            )
+        if on_outside == "raise":
+            raise ValueError(f"{where} Check that the events belong to this run, that onsets are in seconds from "
+                             "the first volume, and the TR; or pass on_outside='warn' to drop them.")
+        warnings.warn(f"{where} They were dropped from the volume labels (the events table keeps them); pass "
+                      "on_outside='raise' to stop instead.", stacklevel=user_stacklevel())
+        events = events.loc[~outside]
     cut = (events["onset"] + events["duration"]).to_numpy() > length + 1e-6
     if cut.any():
         warnings.warn(
             f"{int(cut.sum())} event(s) of run {run!r} end after the run ({length:g} s = {n_volumes} volumes "
             f"x TR {tr:g} s), the last at {float((events['onset'] + events['duration']).max()):g} s; "
             "they only label the volumes they overlap.",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
+    return events
 
 
-def label_volumes(events: pd.DataFrame, n_volumes: int, tr: float) -> np.ndarray:
-    """Index (row of ``events``) of the event that occupies each volume, -1 if none.
+def label_volumes(events: pd.DataFrame, n_volumes: int, tr: float) -> tuple[np.ndarray, list, np.ndarray]:
+    """Which events occupy each volume.
 
     Volume ``v`` covers the acquisition window ``[v * tr, (v + 1) * tr)``. An event of
-    duration ``d`` covers ``[onset, onset + d)``; the volume takes the event that overlaps
-    its window the longest (ties: the earliest event). An event of zero duration occupies
-    the volume whose window contains its onset.
+    duration ``d`` covers ``[onset, onset + d)``; an event of zero duration occupies the
+    volume whose window contains its onset.
+
+    Returns
+    -------
+    best : array of shape (n_volumes,)
+        Row of ``events`` that overlaps the volume the longest (ties: the earliest row), -1
+        if none.
+    every : list of length n_volumes
+        The rows of all events that overlap the volume, in row (time) order.
+    ambiguous : bool array of shape (n_volumes,)
+        Volumes where events with different stimulus ids tie for the longest overlap (e.g.
+        events that start together), so that ``best`` is an arbitrary choice.
     """
-    out = np.full(n_volumes, -1, dtype=int)
+    best = np.full(n_volumes, -1, dtype=int)
     if len(events) == 0:
-        return out
+        return best, [[] for _ in range(n_volumes)], np.zeros(n_volumes, bool)
     start = events["onset"].to_numpy(float)[:, None]
     dur = events["duration"].to_numpy(float)[:, None]
     t0 = np.arange(n_volumes)[None, :] * tr
@@ -214,7 +267,59 @@ def label_volumes(events: pd.DataFrame, n_volumes: int, tr: float) -> np.ndarray
     instant = (dur == 0) & (start >= t0) & (start < t1)
     score = np.where(overlap > 1e-9, overlap, 0.0)
     score = np.where(instant, 1e-9, score)  # an instantaneous event counts only where it falls
-    best = score.argmax(axis=0)
-    has = score.max(axis=0) > 0
-    out[has] = best[has]
-    return out
+    top = score.max(axis=0)
+    has = top > 0
+    best[has] = score.argmax(axis=0)[has]
+    every = [np.flatnonzero(score[:, v] > 0).tolist() for v in range(n_volumes)]
+    ids = (events["stimulus_id"].astype(str).to_numpy() if "stimulus_id" in events
+           else np.arange(len(events)).astype(str))
+    tied = (score > 0) & (score >= top[None, :] - 1e-12)
+    ambiguous = np.array([len(set(ids[tied[:, v]])) > 1 for v in range(n_volumes)], dtype=bool)
+    return best, every, ambiguous
+
+
+def volume_labels(table: pd.DataFrame, run_labels: list, lengths: list, tr: float,
+                  on_outside: str) -> dict[str, np.ndarray]:
+    """Per-volume columns of the samples table from an events table (see ``load_fmri``)."""
+    unknown = set(pd.unique(table["run"])) - set(run_labels)
+    if unknown:
+        raise ValueError(f"The events name runs {sorted(map(str, unknown))} that were not loaded "
+                         f"(runs: {run_labels}).")
+    narrative = "word" in table.columns
+    n = int(sum(lengths))
+    cols = {} if narrative else {"stimulus_id": np.full(n, None, dtype=object),
+                                 "trial_type": np.full(n, None, dtype=object),
+                                 "stimulus_ids": np.empty(n, dtype=object)}
+    if narrative:
+        cols["n_words"] = np.zeros(n, dtype=int)
+    start, n_amb, first_amb = 0, 0, None
+    for label, n_vol in zip(run_labels, lengths):
+        ev = events_in_run(table[table["run"] == label].reset_index(drop=True), n_vol, tr, label, on_outside)
+        seg = slice(start, start + n_vol)
+        if narrative:
+            vol = np.floor(ev["onset"].to_numpy(float) / tr).astype(int)
+            cols["n_words"][seg] = np.bincount(vol, minlength=n_vol)[:n_vol]
+        else:
+            ev = ev.reset_index(drop=True)
+            best, every, amb = label_volumes(ev, n_vol, tr)
+            has = best >= 0
+            ids = ev["stimulus_id"].to_numpy(object)
+            cols["stimulus_id"][seg][has] = ids[best[has]]
+            if "trial_type" in ev:
+                cols["trial_type"][seg][has] = ev["trial_type"].to_numpy(object)[best[has]]
+            for v, rows in enumerate(every):
+                cols["stimulus_ids"][start + v] = tuple(dict.fromkeys(ids[rows].tolist()))
+            if amb.any():
+                n_amb += int(amb.sum())
+                if first_amb is None:
+                    v = int(np.flatnonzero(amb)[0])
+                    first_amb = f"volume {v} of run {label!r}: {list(cols['stimulus_ids'][start + v])}"
+        start += n_vol
+    if n_amb:
+        warnings.warn(
+            f"{n_amb} volume(s) are occupied equally by events of different stimuli (first: {first_amb}); "
+            "samples['stimulus_id'] keeps one of them (the earliest row), samples['stimulus_ids'] lists all of "
+            "them, and the events table (read_events, or the 'events' of load_bids) keeps every event.",
+            stacklevel=user_stacklevel(),
+        )
+    return cols

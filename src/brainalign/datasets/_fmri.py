@@ -18,7 +18,7 @@ import pandas as pd
 
 from .._utils import as_list, check_option, logger
 from ..data import BrainData, Stimuli
-from ._events import check_events_in_run, label_volumes, read_events
+from ._events import ON_OUTSIDE, read_events, volume_labels
 
 __all__ = ["load_fmri", "load_gifti"]
 
@@ -43,31 +43,79 @@ def _sidecar_tr(path: Path | None) -> tuple[float | None, str | None]:
     side = Path(str(_stem(path)) + ".json")
     if not side.is_file():
         return None, None
-    with open(side) as fh:
-        meta = json.load(fh)
+    meta = read_json(side)
+    return repetition_time(meta, side), str(side)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON sidecar as a dict; a malformed file names the file, line and column."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Malformed JSON in {path}, line {err.lineno} column {err.colno}: {err.msg}. "
+                         "Fix the file (a trailing comma or a missing quote?).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} holds a JSON {type(meta).__name__}, not an object of key: value pairs.")
+    return meta
+
+
+def repetition_time(meta: dict, path: Any) -> float | None:
+    """``RepetitionTime`` of a sidecar in seconds (None when absent); BIDS makes it a number."""
     value = meta.get("RepetitionTime")
-    return (float(value), str(side)) if value is not None else (None, str(side))
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
+        raise ValueError(
+            f"RepetitionTime in {path} is {value!r} ({type(value).__name__}); BIDS requires a positive "
+            "number of seconds, e.g. 2.0. Fix the sidecar, or pass tr=<seconds>."
+        )
+    return float(value)
+
+
+_TR_RANGE = (0.05, 20.0)  # seconds; outside it a TR is almost surely in the wrong unit
 
 
 def resolve_tr(tr: float | None, sidecar: float | None, header: float | None, *, where: str,
                sidecar_name: str = "JSON sidecar", header_name: str = "header") -> float:
-    """The TR in seconds from the argument, the sidecar or the header (see ``load_fmri``)."""
+    """The TR in seconds from the argument, the sidecar or the header (see ``load_fmri``); warns when implausible."""
+    value, source = _resolve_tr(tr, sidecar, header, where=where, sidecar_name=sidecar_name, header_name=header_name)
+    lo, hi = _TR_RANGE
+    if value > hi:
+        warnings.warn(
+            f"The TR of {where} is {value:g} s (from {source}), implausibly long for fMRI. If it is in milliseconds "
+            f"({value:g} ms = {value / 1000:g} s), pass tr={value / 1000:g}; if it really is {value:g} s, ignore this.",
+            stacklevel=3,
+        )
+    elif value < lo:
+        warnings.warn(
+            f"The TR of {where} is {value:g} s (from {source}), implausibly short for fMRI. If it is in the wrong unit "
+            f"(e.g. a GIfTI TimeStep in seconds where milliseconds are expected), pass tr=<seconds>.",
+            stacklevel=3,
+        )
+    return value
+
+
+def _resolve_tr(tr: float | None, sidecar: float | None, header: float | None, *, where: str,
+                sidecar_name: str, header_name: str) -> tuple[float, str]:
     if tr is not None:
+        if isinstance(tr, (bool, np.bool_)) or not isinstance(tr, (int, float, np.integer, np.floating)):
+            raise TypeError(f"tr must be a positive number of seconds, got {type(tr).__name__} {tr!r}; e.g. tr=2.0.")
         if not (np.isfinite(tr) and tr > 0):
             raise ValueError(f"tr must be a positive number of seconds, got {tr!r}.")
         for name, val in ((sidecar_name, sidecar), (header_name, header)):
             if val is not None and not np.isclose(val, tr, rtol=1e-3):
-                warnings.warn(f"tr={tr:g} s overrides the TR {val:g} s of the {name} of {where}.", stacklevel=3)
-        return float(tr)
+                warnings.warn(f"tr={tr:g} s overrides the TR {val:g} s of the {name} of {where}.", stacklevel=4)
+        return float(tr), "tr="
     if sidecar is not None:
         if header is not None and not np.isclose(header, sidecar, rtol=1e-3):
             raise ValueError(
                 f"The TR of {where} disagrees: RepetitionTime = {sidecar:g} s in the {sidecar_name} but "
                 f"{header:g} s in the {header_name}. Pass tr=<seconds> to say which one is right."
             )
-        return float(sidecar)
+        return float(sidecar), f"the {sidecar_name}"
     if header is not None:
-        return float(header)
+        return float(header), f"the {header_name}"
     raise ValueError(
         f"No repetition time for {where}: no tr= argument, no RepetitionTime in a JSON sidecar and "
         f"no TR with time units in the {header_name}. Pass tr=<seconds>."
@@ -97,10 +145,27 @@ def _as_image(obj: Any, what: str):
         path = Path(obj)
         if not path.is_file():
             raise FileNotFoundError(f"The {what} file {str(path)!r} does not exist.")
-        return nib.load(path), path
+        try:
+            return nib.load(path), path
+        except Exception as err:  # ImageFileError, EOFError, gzip / zlib errors, OSError...
+            raise ValueError(
+                f"Could not read the {what} file {str(path)!r} ({type(err).__name__}: {err}). Expected a "
+                "NIfTI (.nii, .nii.gz) or GIfTI (.gii) image: is the file empty, truncated, or of another "
+                "format than its extension says?"
+            ) from None
     if (hasattr(obj, "dataobj") and hasattr(obj, "affine")) or isinstance(obj, nib.gifti.GiftiImage):
         return obj, None
     raise TypeError(f"{what} must be a file path or a nibabel image, got {type(obj).__name__}.")
+
+
+def image_data(img: Any, path: Path | None) -> np.ndarray:
+    """The voxel array of an image; a truncated file names the file instead of an EOFError."""
+    try:
+        return np.asanyarray(img.dataobj)
+    except Exception as err:  # EOFError / OSError / zlib.error on a truncated or corrupt file
+        where = f"file {str(path)!r}" if path is not None else "in-memory image"
+        raise ValueError(f"Could not read the voxel data of the {where} ({type(err).__name__}: {err}); "
+                         "the file is probably truncated (an interrupted download or copy?).") from None
 
 
 def _finite_std(block: np.ndarray) -> np.ndarray:
@@ -135,7 +200,7 @@ def _standardize(x: np.ndarray, method: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _assemble(runs: list[np.ndarray], *, channels: pd.DataFrame, trs: list[float], run_labels: list,
               events: Any, standardize: Any, subject: str | None, nan_policy: str, space: dict,
-              describe: Any) -> BrainData:
+              describe: Any, on_outside: str = "warn") -> BrainData:
     """Check, standardize and stack the runs; build the samples table (with events)."""
     if len({round(t, 6) for t in trs}) > 1:
         raise ValueError(
@@ -173,25 +238,8 @@ def _assemble(runs: list[np.ndarray], *, channels: pd.DataFrame, trs: list[float
             if many and len(events) != len(runs):
                 raise ValueError(f"{len(runs)} runs but {len(events)} events tables; give one per run.")
             table = read_events(events, run=run_labels if many else run_labels[0])[1]
-        stim = np.full(len(samples), None, dtype=object)
-        ttype = np.full(len(samples), None, dtype=object)
-        start = 0
-        for label, x in zip(run_labels, runs):
-            ev = table[table["run"] == label].reset_index(drop=True)
-            check_events_in_run(ev, len(x), tr, label)
-            idx = label_volumes(ev, len(x), tr)
-            has = idx >= 0
-            seg = slice(start, start + len(x))
-            stim[seg][has] = ev["stimulus_id"].to_numpy()[idx[has]]
-            if "trial_type" in ev:
-                ttype[seg][has] = ev["trial_type"].to_numpy()[idx[has]]
-            start += len(x)
-        unknown = set(pd.unique(table["run"])) - set(run_labels)
-        if unknown:
-            raise ValueError(f"The events name runs {sorted(map(str, unknown))} that were not loaded "
-                             f"(runs: {run_labels}).")
-        samples["stimulus_id"] = stim
-        samples["trial_type"] = ttype
+        for col, values in volume_labels(table, run_labels, [len(x) for x in runs], tr, on_outside).items():
+            samples[col] = values
     data = np.concatenate(runs, axis=0) if len(runs) > 1 else runs[0]
     return BrainData(data, samples=samples, channels=channels, tr=tr, subject=subject, space=space,
                      nan_policy=nan_policy)
@@ -296,7 +344,7 @@ class _Describe:
 
 def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: Any = None, events: Any = None,
               tr: float | None = None, run: Any = None, standardize: Any = "zscore", subject: str | None = None,
-              nan_policy: str = "raise", _sidecar_trs: list | None = None) -> BrainData:
+              nan_policy: str = "raise", on_outside: str = "warn", _sidecar_trs: list | None = None) -> BrainData:
     """Load 4D NIfTI BOLD runs into a BrainData of shape (n_volumes, n_voxels).
 
     Parameters
@@ -316,7 +364,12 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
     events : path, DataFrame, list of them (one per run), or ``read_events`` output, optional
         BIDS events. Each volume gets the ``stimulus_id`` and ``trial_type`` of the event
         that overlaps its acquisition window ``[onset, onset + TR)`` the longest (None when
-        none does). Use :func:`read_events` for the ``Stimuli`` table.
+        none does) and ``stimulus_ids``, the tuple of every stimulus whose events overlap
+        it; volumes where different stimuli tie (events that start together) raise a
+        warning. Narrative events (a ``word`` column) label no volume with a stimulus (their
+        design is continuous: ``features.align_to`` resamples the words); volumes get
+        ``n_words`` (words starting in them). Use :func:`read_events` for the ``Stimuli``
+        and the full events table.
     tr : float, optional
         Repetition time (s). Default: ``RepetitionTime`` of the BIDS JSON sidecar next to
         the file, else the NIfTI header (pixdim[4], when its time unit is set). A sidecar and
@@ -330,13 +383,19 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
     nan_policy : {"raise", "allow"}
         NaN/inf inside the mask raise a ValueError unless ``"allow"``; then NaN stay NaN
         (standardization ignores them) and +-inf become NaN when standardizing.
+    on_outside : {"warn", "raise"}
+        Events that start outside their run (a negative onset, or at / after the end of the
+        last volume) are treated alike: ``"warn"`` (default) drops them from the volume
+        labels with a warning that names them, ``"raise"`` stops with a ValueError. Words of
+        a narrative outside their run always raise.
 
     Returns
     -------
     BrainData
         ``data`` of shape (n_volumes, n_voxels) in float32; ``samples`` with ``run``,
         ``volume`` (index in the run), ``onset`` (s from the run start) and with events
-        ``stimulus_id``, ``trial_type``; ``channels`` with ``i, j, k`` (voxel indices),
+        ``stimulus_id``, ``trial_type``, ``stimulus_ids`` (or ``n_words`` for a narrative);
+        ``channels`` with ``i, j, k`` (voxel indices),
         ``x, y, z`` (mm), ``name`` and ``roi``; ``space = {"kind": "volume", "affine",
         "shape"}`` so that ``to_image(values)`` gives a NIfTI image.
 
@@ -352,6 +411,7 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
 
     check_option("standardize", standardize, _STANDARDIZE)
     check_option("nan_policy", nan_policy, ["raise", "allow"])
+    check_option("on_outside", on_outside, ON_OUTSIDE)
     items = list(bold) if isinstance(bold, (list, tuple)) else [bold]
     if not items:
         raise ValueError("bold is an empty list; give at least one 4D image.")
@@ -383,7 +443,7 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
     if mask is None:
         in_mask = np.ones(shape, bool)
         for img, _ in images:
-            in_mask &= _finite_std(np.asanyarray(img.dataobj)) > 0
+            in_mask &= _finite_std(image_data(img, path)) > 0
         if not in_mask.any():
             raise ValueError("No voxel varies over time in every run, so the default mask is empty; "
                              "pass mask= explicitly.")
@@ -391,7 +451,7 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
         in_mask = _mask_array(mask, shape, affine) != 0
         if not in_mask.any():
             raise ValueError(f"The mask selects no voxel (all {int(np.prod(shape))} values are 0).")
-    runs = [np.ascontiguousarray(np.asanyarray(img.dataobj)[in_mask].T, dtype=np.float32) for img, _ in images]
+    runs = [np.ascontiguousarray(image_data(img, path)[in_mask].T, dtype=np.float32) for img, path in images]
     ijk = np.argwhere(in_mask)
     xyz = nib.affines.apply_affine(affine, ijk)
     channels = pd.DataFrame({"i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2],
@@ -404,11 +464,51 @@ def load_fmri(bold: Any, *, mask: Any = None, atlas: Any = None, atlas_labels: A
     space = {"kind": "volume", "affine": np.asarray(affine, float), "shape": shape}
     return _assemble(runs, channels=channels, trs=trs, run_labels=labels, events=events,
                      standardize=standardize, subject=subject, nan_policy=nan_policy, space=space,
-                     describe=_Describe("voxel", channels, ["i", "j", "k"]))
+                     describe=_Describe("voxel", channels, ["i", "j", "k"]), on_outside=on_outside)
 
 
 # --------------------------------------------------------------------------- surfaces
-def _gifti_series(obj: Any, hemi: str, label: Any) -> tuple[np.ndarray, float | None, Path | None]:
+# vertices per hemisphere of the standard meshes (fsaverage3..7 / ico, fsLR 32k and 59k / 164k)
+_MESH_SIZES = frozenset({162, 642, 2562, 10242, 40962, 163842, 32492, 59292})
+
+
+def _single_array_orientation(shape: tuple[int, int], hemi: str, label: Any, hint: int | None) -> int:
+    """Which axis of a single 2-D GIfTI data array holds the vertices (0 or 1).
+
+    Writers disagree: nilearn's ``SurfaceImage`` writes (n_vertices, n_volumes) while
+    nilearn's own test-data generator and several pipelines write (n_volumes, n_vertices), and
+    neither records it in the array's metadata. The vertex count decides: the count known
+    from a mask or another run of this hemisphere, else a standard mesh size (fsaverage,
+    fsLR), else the longer axis (surfaces have more vertices than runs have volumes).
+    """
+    if hint is not None:
+        axes = [ax for ax in (0, 1) if shape[ax] == hint]
+        if not axes:
+            raise ValueError(
+                f"The {hemi} GIfTI of run {label!r} holds one array of shape {shape}, but the {hemi} "
+                f"hemisphere has {hint} vertices (from its mask or another run)."
+            )
+        return axes[0]
+    known = [ax for ax in (0, 1) if shape[ax] in _MESH_SIZES]
+    if len(known) == 1:
+        return known[0]
+    if shape[0] == shape[1]:
+        raise ValueError(
+            f"The {hemi} GIfTI of run {label!r} holds one square {shape} array: the vertex axis is "
+            "ambiguous. Give mask={'" + hemi + "': ...} (one entry per vertex) to say how many vertices "
+            "the surface has, or save one data array per volume."
+        )
+    axis = int(np.argmax(shape))
+    if max(shape) < 10 * min(shape):  # e.g. nilearn's fake BIDS data: 30 volumes x 10 vertices
+        warnings.warn(
+            f"The {hemi} GIfTI of run {label!r} holds one {shape} array; read axis {axis} "
+            f"({shape[axis]}) as vertices and the other as volumes (the longer axis). If that is wrong, "
+            "give a mask with one entry per vertex.", stacklevel=4)
+    return axis
+
+
+def _gifti_series(obj: Any, hemi: str, label: Any, n_vertices: int | None = None
+                  ) -> tuple[np.ndarray, float | None, Path | None]:
     """(n_volumes, n_vertices) array, TR from the GIfTI ``TimeStep`` metadata (s), path."""
     img, path = _as_image(obj, f"{hemi} GIfTI")
     import nibabel as nib
@@ -417,13 +517,14 @@ def _gifti_series(obj: Any, hemi: str, label: Any) -> tuple[np.ndarray, float | 
         raise ValueError(f"The {hemi} surface of run {label!r} is not a GIfTI time series with data arrays.")
     arrays = [np.asarray(d.data) for d in img.darrays]
     if len(arrays) == 1 and arrays[0].ndim == 2:
-        series = arrays[0].T  # one (n_vertices, n_volumes) array
+        axis = _single_array_orientation(arrays[0].shape, hemi, label, n_vertices)
+        series = arrays[0] if axis == 1 else arrays[0].T
     elif all(a.ndim == 1 for a in arrays) and len({a.shape for a in arrays}) == 1:
         series = np.stack(arrays)  # one array per volume (fMRIPrep's func.gii)
     else:
         raise ValueError(
             f"The {hemi} GIfTI of run {label!r} has data arrays of shapes {[a.shape for a in arrays][:4]}; "
-            "expected one 1D array of vertices per volume, or one (n_vertices, n_volumes) array."
+            "expected one 1D array of vertices per volume, or one 2D array of vertices x volumes."
         )
     step = img.darrays[0].meta.get("TimeStep") if img.darrays[0].meta is not None else None
     tr = float(step) / 1000.0 if step not in (None, "") and float(step) > 0 else None  # GIfTI TimeStep is in ms
@@ -432,18 +533,21 @@ def _gifti_series(obj: Any, hemi: str, label: Any) -> tuple[np.ndarray, float | 
 
 def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None, events: Any = None,
                tr: float | None = None, run: Any = None, standardize: Any = "zscore",
-               subject: str | None = None, nan_policy: str = "raise") -> BrainData:
+               subject: str | None = None, nan_policy: str = "raise", on_outside: str = "warn",
+               _sidecar_trs: list | None = None) -> BrainData:
     """Load GIfTI surface time series (``.func.gii``, one per hemisphere) into a BrainData.
 
     Parameters
     ----------
     left, right : path, nibabel GiftiImage, or list of them (one per run), optional
         The time series of each hemisphere (at least one). Each file holds one data array
-        per volume (as fMRIPrep writes them) or one (n_vertices, n_volumes) array.
+        per volume (as fMRIPrep writes them) or one 2-D array, vertices x volumes or volumes x
+        vertices (writers differ; the vertex axis is the one whose length matches the mask, a
+        standard mesh such as fsaverage5, or else the longer one).
     mask : dict of hemi -> bool array of shape (n_vertices,), optional
         The vertices to keep. Default: the vertices whose time series varies in every run
         (drops the medial wall, which is constant).
-    events, tr, run, standardize, subject, nan_policy
+    events, tr, run, standardize, subject, nan_policy, on_outside
         As in :func:`load_fmri`. The TR comes from ``tr=``, the JSON sidecar next to the
         file (``RepetitionTime``) or the GIfTI ``TimeStep`` metadata (ms).
 
@@ -464,6 +568,7 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
     """
     check_option("standardize", standardize, _STANDARDIZE)
     check_option("nan_policy", nan_policy, ["raise", "allow"])
+    check_option("on_outside", on_outside, ON_OUTSIDE)
     hemis = {h: v for h, v in (("left", left), ("right", right)) if v is not None}
     if not hemis:
         raise ValueError("Give the time series of at least one hemisphere: left= and/or right=.")
@@ -485,12 +590,15 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
         found: dict[str, list] = {"sidecar": [], "step": []}
         names = []
         for h in hemis:
-            series, step, path = _gifti_series(per_hemi[h][r], h, label)
+            hint = n_vertices.get(h, len(mask[h]) if h in mask else None)
+            series, step, path = _gifti_series(per_hemi[h][r], h, label, hint)
             n_vertices.setdefault(h, series.shape[1])
             if series.shape[1] != n_vertices[h]:
                 raise ValueError(f"Run {label!r} of the {h} hemisphere has {series.shape[1]} vertices, "
                                  f"run {labels[0]!r} has {n_vertices[h]}.")
             side, side_name = _sidecar_tr(path)
+            if _sidecar_trs is not None:
+                side, side_name = _sidecar_trs[r], "BIDS JSON sidecars"
             if side is not None:
                 found["sidecar"].append(side)
                 names.append(side_name)
@@ -531,4 +639,4 @@ def load_gifti(left: Any = None, right: Any = None, *, mask: dict | None = None,
     space = {"kind": "surface", "n_vertices": dict(n_vertices)}
     return _assemble(runs, channels=channels, trs=trs, run_labels=labels, events=events,
                      standardize=standardize, subject=subject, nan_policy=nan_policy, space=space,
-                     describe=_Describe("vertex", channels, ["hemi", "vertex"]))
+                     describe=_Describe("vertex", channels, ["hemi", "vertex"]), on_outside=on_outside)

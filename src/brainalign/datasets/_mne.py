@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._utils import logger
+from .._utils import Bunch, logger
 from ..data import BrainData
 
 __all__ = ["load_mne"]
@@ -89,7 +89,7 @@ def _subject(info, subject: str | None) -> str | None:
     return str(his) if his else None
 
 
-def _events_array(events: Any, raw) -> np.ndarray:
+def _events_array(events: Any) -> np.ndarray:
     import mne
 
     if isinstance(events, (str, os.PathLike)):
@@ -100,17 +100,36 @@ def _events_array(events: Any, raw) -> np.ndarray:
             f"events must be an integer array of shape (n_events, 3) (sample, previous, code) as "
             f"returned by mne.find_events, or an events file; got shape {arr.shape}, dtype {arr.dtype}."
         )
-    last = raw.first_samp + raw.n_times - 1
-    beyond = (arr[:, 0] < raw.first_samp) | (arr[:, 0] > last)
-    if beyond.any():
-        bad = arr[beyond, 0][:5].tolist()
-        raise ValueError(
-            f"{int(beyond.sum())} events lie outside the recording (samples {bad}...; the data span "
-            f"samples {raw.first_samp}..{last}, i.e. {raw.first_samp / raw.info['sfreq']:.3f}-"
-            f"{last / raw.info['sfreq']:.3f} s). Event samples include raw.first_samp, as from "
-            "mne.find_events."
-        )
     return arr
+
+
+def _events_inside(ev: np.ndarray, raw, names: dict, on_outside: str) -> np.ndarray:
+    """The selected events that fall inside the recording; the others dropped with a warning or an error.
+
+    Events before the first sample and after the last one are treated alike (the rule of
+    ``load_fmri``'s ``on_outside``).
+    """
+    first, last = raw.first_samp, raw.first_samp + raw.n_times - 1
+    sfreq = raw.info["sfreq"]
+    early, late = ev[:, 0] < first, ev[:, 0] > last
+    if not (early | late).any():
+        return ev
+
+    def show(rows):
+        return ", ".join(f"{names.get(int(c), int(c))!r} at sample {int(s)}" for s, _, c in rows[:5]) + (
+            " ..." if len(rows) > 5 else "")
+
+    parts = [f"{int(m.sum())} {w} ({show(ev[m])})" for m, w in ((early, "before its first sample"),
+                                                                (late, "after its last sample")) if m.any()]
+    msg = (f"{int((early | late).sum())} of the {len(ev)} selected event(s) lie outside the recording: "
+           f"{'; '.join(parts)}. The data span samples {first}..{last} ({first / sfreq:.3f}-{last / sfreq:.3f} s); "
+           "event samples include raw.first_samp, as from mne.find_events.")
+    if on_outside == "raise":
+        raise ValueError(msg + " Pass on_outside='warn' to drop them.")
+    from ._events import user_stacklevel
+
+    warnings.warn(msg + " They were dropped; pass on_outside='raise' to stop instead.", stacklevel=user_stacklevel())
+    return ev[~(early | late)]
 
 
 def _from_epochs(epochs, idx: np.ndarray, subject: str | None) -> BrainData:
@@ -163,7 +182,8 @@ def _from_evokeds(evokeds: list, picks: Any, subject: str | None) -> BrainData:
 
 def load_mne(inst: Any, *, events: Any = None, event_id: dict | None = None, tmin: float | None = None,
              tmax: float | None = None, baseline: tuple | None = None, picks: Any = None,
-             subject: str | None = None) -> BrainData:
+             subject: str | None = None, words: Any = None, prefix: str = "word/",
+             on_outside: str = "warn") -> BrainData | Bunch:
     """M/EEG data from MNE to :class:`brainalign.BrainData`.
 
     Parameters
@@ -187,6 +207,21 @@ def load_mne(inst: Any, *, events: Any = None, event_id: dict | None = None, tmi
         MEG and EEG (and sEEG/ECoG/DBS) data channels minus bad channels — never stim or EOG.
     subject : str, optional
         Stored on the BrainData (default: ``info["subject_info"]["his_id"]`` if any).
+    words : "annotations", path, DataFrame or mne.Annotations, optional
+        Continuous Raw only: the words heard (or read) during the recording, which makes the
+        result a ``Bunch`` with a narrative ``Stimuli`` (the Raw stays continuous).
+        ``"annotations"``: the Raw's own annotations whose description starts with
+        ``prefix`` (``"word/the"``), on MNE's clock. A table (a BIDS ``*_events.tsv`` with
+        a ``word`` column, a TSV/CSV word table or a DataFrame, see
+        :func:`~brainalign.datasets.load_transcript`) has onsets in seconds from the first
+        sample of the file, as BIDS says; they are moved to MNE's clock (``+
+        raw.first_time``). Words outside the recording raise a ValueError.
+    prefix : str
+        The annotation prefix that marks a word (``words="annotations"``).
+    on_outside : {"warn", "raise"}
+        Selected events (``event_id``) before the first or after the last sample: dropped
+        with a warning that names them (default), or a ValueError. Events that ``event_id``
+        does not select (e.g. an EDF+ "Recording ends" annotation) are ignored.
 
     Returns
     -------
@@ -200,6 +235,8 @@ def load_mne(inst: Any, *, events: Any = None, event_id: dict | None = None, tmi
           since the start of the file.
         - Evoked(s): shape (n_evoked, n_channels, n_times), samples ``condition`` (the
           comment) and ``nave``.
+        - Raw with ``words``: ``Bunch(brain=<continuous BrainData>, stimuli=<Stimuli of the
+          words, onsets on the clock of brain.samples["onset"]>)``.
 
         Channels table: ``name``, ``ch_type``, sensor position ``x, y, z`` (m, device/head
         coordinates from ``info["chs"][i]["loc"][:3]``). ``sfreq`` is set (and ``times`` for
@@ -218,8 +255,16 @@ def load_mne(inst: Any, *, events: Any = None, event_id: dict | None = None, tmi
     """
     import mne
 
+    from .._utils import check_option
+    from ._events import ON_OUTSIDE
+
+    check_option("on_outside", on_outside, ON_OUTSIDE)
     if isinstance(inst, (str, os.PathLike)):
         inst = _read_path(Path(inst))
+    if words is not None and not isinstance(inst, mne.io.BaseRaw):
+        raise ValueError(f"words= is for continuous recordings (mne.io.Raw); got {type(inst).__name__}.")
+    if words is not None and events is not None:
+        raise ValueError("Give words= (a continuous recording with its narrative) or events= (epochs), not both.")
     if isinstance(inst, mne.Evoked):
         inst = [inst]
     if isinstance(inst, (list, tuple)):
@@ -256,10 +301,13 @@ def load_mne(inst: Any, *, events: Any = None, event_id: dict | None = None, tmi
         data = np.ascontiguousarray(raw.get_data(picks=idx).T)
         sample = raw.first_samp + np.arange(raw.n_times)
         samples = pd.DataFrame({"onset": sample / sfreq, "sample": sample})
-        return BrainData(data, samples=samples, channels=_channels_table(raw.info, idx), sfreq=sfreq,
-                         subject=_subject(raw.info, subject),
-                         space={"kind": "sensor", "info": _picked_info(raw.info, idx)})
-    ev = _events_array(events, raw)
+        brain = BrainData(data, samples=samples, channels=_channels_table(raw.info, idx), sfreq=sfreq,
+                          subject=_subject(raw.info, subject),
+                          space={"kind": "sensor", "info": _picked_info(raw.info, idx)})
+        if words is None:
+            return brain
+        return Bunch(brain=brain, stimuli=_raw_words(raw, words, prefix))
+    ev = _events_array(events)
     if event_id is not None:
         missing = {k: v for k, v in event_id.items() if v not in set(ev[:, 2].tolist())}
         if len(missing) == len(event_id):
@@ -267,6 +315,10 @@ def load_mne(inst: Any, *, events: Any = None, event_id: dict | None = None, tmi
                 f"None of the event codes in event_id={event_id} occurs in the events "
                 f"(codes present: {sorted(set(ev[:, 2].tolist()))})."
             )
+        ev = ev[np.isin(ev[:, 2], list(event_id.values()))]  # unselected events (EDF+ 'Recording ends'...) ignored
+    ev = _events_inside(ev, raw, {v: k for k, v in (event_id or {}).items()}, on_outside)
+    if len(ev) == 0:
+        raise ValueError("No selected event lies inside the recording; nothing to epoch.")
     tmin = _DEFAULT_TMIN if tmin is None else tmin
     tmax = _DEFAULT_TMAX if tmax is None else tmax
     epochs = mne.Epochs(raw, ev, event_id=event_id, tmin=tmin, tmax=tmax, baseline=baseline, picks=idx,
@@ -280,3 +332,28 @@ def load_mne(inst: Any, *, events: Any = None, event_id: dict | None = None, tmi
             f"recording, or repeated events).", stacklevel=2)
     logger.info("load_mne: %d epochs x %d channels x %d times", n_kept, len(idx), len(epochs.times))
     return _from_epochs(epochs, np.arange(len(idx)), subject)
+
+
+def _raw_words(raw, words: Any, prefix: str):
+    """The narrative Stimuli of a continuous Raw, on MNE's clock (sample / sfreq, first_samp included)."""
+    from ._transcript import load_transcript
+
+    if isinstance(words, str) and words == "annotations":
+        stim = load_transcript(raw.annotations, prefix=prefix, run=0)
+    else:
+        stim = load_transcript(words, run=0, prefix=prefix)
+        if not (type(words).__name__ == "Annotations"):
+            stim.table["onset"] = stim.table["onset"] + raw.first_time
+    sfreq = raw.info["sfreq"]
+    start, end = raw.first_samp / sfreq, (raw.first_samp + raw.n_times) / sfreq
+    on = stim.table["onset"].to_numpy(float)
+    off = on + stim.table["duration"].to_numpy(float)
+    out = (on < start - 1e-9) | (off > end + 1e-9)
+    if out.any():
+        bad = stim.table.loc[out]
+        raise ValueError(
+            f"{int(out.sum())} of the {len(stim)} words lie outside the recording ({start:.3f}-{end:.3f} s on MNE's "
+            f"clock): {list(zip(bad['text'], bad['onset'].round(3)))[:5]}. Tables give seconds from the first "
+            "sample (BIDS); annotations are on MNE's clock. Check that the words belong to this recording."
+        )
+    return stim

@@ -6,6 +6,7 @@ Pickle files are never loaded.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -128,33 +129,85 @@ def _validate(stack: np.ndarray, names: list[str], path: Path) -> None:
 def _read_mat(path: Path, variable: str | None) -> tuple[np.ndarray, list[str], dict]:
     import scipy.io
 
-    content = {k: v for k, v in scipy.io.loadmat(str(path)).items() if not k.startswith("__")}
+    try:
+        raw = scipy.io.loadmat(str(path))
+    except Exception as err:  # scipy raises ValueError, TypeError, MatReadError... on a bad file
+        raise ValueError(
+            f"Could not read {path} as a MATLAB .mat file ({type(err).__name__}: {err}). Expected a file "
+            "written by MATLAB's save (v4-v7.2) or scipy.io.savemat; a v7.3 file is HDF5 — "
+            "re-save it with save(..., '-v7') or convert it to .npz."
+        ) from None
+    content = {k: v for k, v in raw.items() if not k.startswith("__")}
     keys = _pick_keys(content, variable, path)
-    mats, names = [], []
+    found: dict[str, tuple[list, list, bool]] = {}
     for key in keys:
         var = content[key]
         if var.dtype.names:
-            found = _struct_rdms(var, key)
-        else:
-            stack = _as_stack(var, key, matlab=True)
-            found = None if stack is None else (list(stack), [key] * len(stack))
-            if found and len(stack) > 1:
-                found = (found[0], [f"{key}[{i}]" for i in range(len(stack))])
-        if found is None:
-            if variable is not None:
-                raise ValueError(
-                    f"Variable {key!r} of {path.name} (shape {var.shape}, dtype {var.dtype}) holds no "
-                    "RDM: expected a square matrix, an (n, n, k) stack, condensed vectors or a struct "
-                    "array with an 'RDM' field."
-                )
+            got = _struct_rdms(var, key)
+            if got is not None:
+                found[key] = (*got, False)
             continue
-        mats.extend(found[0])
-        names.extend(found[1])
+        stack = _as_stack(var, key, matlab=True)
+        if stack is not None:
+            labels = [key] if len(stack) == 1 else [f"{key}[{i}]" for i in range(len(stack))]
+            found[key] = (list(stack), labels, _is_vector(var))
+        elif variable is not None:
+            raise ValueError(
+                f"Variable {key!r} of {path.name} (shape {var.shape}, dtype {var.dtype}) holds no "
+                "RDM: expected a square matrix, an (n, n, k) stack, condensed vectors or a struct "
+                "array with an 'RDM' field."
+            )
+    mats, names = _keep_rdm_variables(found, content, variable, path)
     return _stack_same_size(mats, names, path), names, {}
 
 
+def _is_vector(arr: Any) -> bool:
+    arr = np.asarray(arr)
+    return arr.ndim == 1 or (arr.ndim == 2 and 1 in arr.shape)
+
+
+def _keep_rdm_variables(found: dict, content: dict, variable: str | None, path: Path) -> tuple[list, list]:
+    """The RDMs of a file, skipping what only looks like one.
+
+    Square matrices, stacks and struct arrays with an ``RDM`` field are RDMs. A plain vector
+    counts as a condensed RDM only when it is named like one (``rdm`` in its name) or when the
+    file holds nothing else: a vector of labels or onsets beside a matrix (a length that
+    happens to be n (n - 1) / 2) is skipped. Every skipped variable is named in one warning.
+    """
+    if variable is not None:
+        keep = list(found)
+    else:
+        has_matrix = any(not is_vec for _, _, is_vec in found.values())
+        keep = [k for k, (_, _, is_vec) in found.items() if not (is_vec and has_matrix and "rdm" not in k.lower())]
+        skipped = [k for k in content if k not in keep]
+        if skipped and keep:
+            detail = ", ".join(f"{k} (shape {np.shape(content[k])})" for k in skipped[:10])
+            warnings.warn(
+                f"{path.name}: read the RDMs in {keep}; skipped {len(skipped)} variable(s) that are not RDMs "
+                f"(or are vectors beside matrices): {detail}. Pass variable= to read one of them as an RDM.",
+                stacklevel=4,
+            )
+    mats = [m for k in keep for m in found[k][0]]
+    names = [n for k in keep for n in found[k][1]]
+    return mats, names
+
+
 def _read_npz(path: Path, variable: str | None) -> tuple[np.ndarray, list[str], dict]:
-    with np.load(path, allow_pickle=False) as npz:
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except ValueError as err:  # a pickle renamed to .npz (numpy's message suggests allow_pickle)
+        raise ValueError(
+            f"{path} is not an .npz archive but a pickle (or another non-zip file); brainalign never "
+            "loads pickles (they can run arbitrary code). Re-save the arrays with numpy.savez or "
+            "brainalign.datasets.save_rdms in a trusted session."
+        ) from None
+    except Exception as err:  # zipfile.BadZipFile, EOFError, OSError...
+        raise ValueError(f"Could not read {path} as an .npz archive ({type(err).__name__}: {err}); "
+                         "is the file truncated or of another format?") from None
+    if not hasattr(npz, "files"):  # np.load returned a plain array: an .npy file renamed .npz
+        raise ValueError(f"{path} holds a single .npy array, not an .npz archive; rename it .npy and "
+                         "load it with numpy, or save it with numpy.savez.")
+    with npz:
         content = {}
         for key in npz.files:
             try:
@@ -176,7 +229,7 @@ def _read_npz(path: Path, variable: str | None) -> tuple[np.ndarray, list[str], 
         names = [str(v) for v in extra["rdm_descriptors"].get("name", [f"rdm{i}" for i in range(len(stack))])]
         return stack, names, extra
     keys = _pick_keys(content, variable, path)
-    mats, names = [], []
+    found: dict[str, tuple[list, list, bool]] = {}
     for key in keys:
         stack = _as_stack(content[key], key, matlab=False)
         if stack is None:
@@ -186,15 +239,21 @@ def _read_npz(path: Path, variable: str | None) -> tuple[np.ndarray, list[str], 
                     "matrix (n, n), a stack (k, n, n) or condensed vectors."
                 )
             continue
-        mats.extend(stack)
-        names.extend([key] if len(stack) == 1 else [f"{key}[{i}]" for i in range(len(stack))])
+        labels = [key] if len(stack) == 1 else [f"{key}[{i}]" for i in range(len(stack))]
+        found[key] = (list(stack), labels, _is_vector(content[key]))
+    mats, names = _keep_rdm_variables(found, content, variable, path)
     return _stack_same_size(mats, names, path), names, {}
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str], dict]:
     import pandas as pd
 
-    raw = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
+    try:
+        raw = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"The CSV file {path} is empty; expected one n x n matrix.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"Could not parse {path} as a CSV matrix ({type(err).__name__}: {err}).") from None
     numeric = raw.apply(pd.to_numeric, errors="coerce")
     labels = None
     if numeric.iloc[0].isna().any() and len(raw) > 1:  # a header row of stimulus names
@@ -296,7 +355,13 @@ def load_rdms(path: str | os.PathLike, *, descriptor: str | None = None, variabl
         raise FileNotFoundError(f"RDM file not found: {path}")
     descriptor = descriptor or "name"
     if ext in _HDF5:
-        rdms = load_rdm(str(path), file_type="hdf5")
+        try:
+            rdms = load_rdm(str(path), file_type="hdf5")
+        except Exception as err:  # OSError from h5py on a non-HDF5 file, KeyError on another layout
+            raise ValueError(
+                f"Could not read {path} as rsatoolbox RDMs in HDF5 ({type(err).__name__}: {err}). Expected a "
+                "file written by rsatoolbox's RDMs.save(..., file_type='hdf5') or brainalign's save_rdms."
+            ) from None
         names = [str(v) for v in rdms.rdm_descriptors.get(descriptor, range(rdms.n_rdm))]
         _validate(rdms.get_matrices(), names, path)
         if dissimilarity_measure is not None:
@@ -365,17 +430,25 @@ def save_rdms(rdms, path: str | os.PathLike, *, overwrite: bool = False) -> Path
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if ext in _HDF5:
-        if path.exists():
-            path.unlink()
-        rdms.save(str(path), file_type="hdf5", overwrite=True)
-        return path
-    arrays = {"dissimilarities": rdms.get_matrices(),
-              "dissimilarity_measure": np.asarray(rdms.dissimilarity_measure or "")}
-    for key, val in rdms.rdm_descriptors.items():
-        arrays[f"rdm__{key}"] = _plain(val, key)
-    for key, val in rdms.pattern_descriptors.items():
-        arrays[f"pattern__{key}"] = _plain(val, key)
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    # write beside the target, then replace it: a failure never leaves the old file deleted
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{ext}")
+    try:
+        if ext in _HDF5:
+            rdms.save(str(tmp), file_type="hdf5", overwrite=True)
+        else:
+            arrays = {"dissimilarities": rdms.get_matrices(),
+                      "dissimilarity_measure": np.asarray(rdms.dissimilarity_measure or "")}
+            for key, val in rdms.rdm_descriptors.items():
+                arrays[f"rdm__{key}"] = _plain(val, key)
+            for key, val in rdms.pattern_descriptors.items():
+                arrays[f"pattern__{key}"] = _plain(val, key)
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+        os.replace(tmp, path)
+    except Exception as err:
+        tmp.unlink(missing_ok=True)
+        kept = "the existing file is unchanged" if path.exists() else "nothing was written"
+        hint = (" rsatoolbox's HDF5 writer stores ASCII strings only; save to a .npz path to keep non-ASCII "
+                "descriptors." if isinstance(err, UnicodeEncodeError) else "")
+        raise OSError(f"Writing {path} failed ({type(err).__name__}: {err}); {kept}.{hint}") from err
     return path

@@ -5,8 +5,8 @@ The generative model, per channel ``c`` (a voxel, a sensor):
 1. ``X`` = the features of one layer, z-scored per feature across items,
    shape (n_items, n_features).
 2. ``s_c = X @ w_c``: the item response, with random Gaussian weights ``w_c`` rescaled so that
-   ``s_c`` has unit variance across items (``truth.weights`` holds the rescaled weights, so
-   ``X @ truth.weights`` reproduces the item responses exactly).
+   ``s_c`` has unit variance across items (``sim.weights`` holds the rescaled weights, so
+   ``X @ sim.weights`` reproduces the item responses exactly).
 3. A time course: none (``"static"``), the item responses as boxcar events convolved with
    the canonical HRF and sampled every TR (``"fmri"``), or the item response times a
    gamma-shaped evoked kernel (``"meg"``).
@@ -23,70 +23,12 @@ import pandas as pd
 from .._docs import fill_doc
 from .._utils import Bunch, check_option, check_random_state
 from ..data import BrainData, Features
+from ..features.timing import hrf, hrf_response
 from ..stats import pearson_r
 
-__all__ = ["simulate_responses", "hrf"]
+__all__ = ["simulate_responses"]
 
-_PEAK_SHAPE, _UNDERSHOOT_SHAPE, _RATIO = 6.0, 16.0, 6.0  # SPM canonical HRF parameters
-_HRF_LENGTH = 32.0
-
-
-def _hrf_continuous(t: np.ndarray) -> np.ndarray:
-    from scipy.stats import gamma
-
-    t = np.asarray(t, dtype=float)
-    out = gamma.pdf(t, _PEAK_SHAPE) - gamma.pdf(t, _UNDERSHOOT_SHAPE) / _RATIO
-    return np.where(t >= 0, out, 0.0)
-
-
-def _hrf_integral(t: np.ndarray) -> np.ndarray:
-    """Integral of the (unnormalised) HRF from 0 to t."""
-    from scipy.stats import gamma
-
-    t = np.asarray(t, dtype=float)
-    out = gamma.cdf(t, _PEAK_SHAPE) - gamma.cdf(t, _UNDERSHOOT_SHAPE) / _RATIO
-    return np.where(t >= 0, out, 0.0)
-
-
-_HRF_PEAK = float(_hrf_continuous(np.linspace(3, 7, 40001)).max())
-
-
-def hrf(tr: float, duration: float = _HRF_LENGTH, *, normalize: str = "peak") -> np.ndarray:
-    """SPM's canonical (double-gamma) haemodynamic response function, sampled every ``tr``.
-
-    ``h(t) = g(t; 6) - g(t; 16) / 6`` where ``g(t; k)`` is the gamma density of shape ``k``
-    and scale 1 s (SPM's defaults: response delay 6 s, undershoot delay 16 s, dispersions
-    1, ratio 6, onset 0). It peaks at about 5 s and undershoots (minimum about 15.7 s).
-
-    Parameters
-    ----------
-    tr : float
-        Sampling interval in seconds.
-    duration : float
-        Length of the kernel in seconds (samples at ``0, tr, ..., <= duration``).
-    normalize : {"peak", "sum"}
-        ``"peak"`` scales the continuous curve to a maximum of 1; ``"sum"`` scales the samples
-        to sum to 1 (as SPM's ``spm_hrf``).
-
-    Returns
-    -------
-    array of shape (n_samples,)
-        The kernel at times ``np.arange(n_samples) * tr``.
-
-    Examples
-    --------
-    >>> h = hrf(0.1)
-    >>> round(float(np.argmax(h) * 0.1), 1)
-    5.0
-    """
-    check_option("normalize", normalize, ["peak", "sum"])
-    if not (np.isfinite(tr) and tr > 0):
-        raise ValueError(f"tr must be a positive number of seconds, got {tr!r}.")
-    if not (np.isfinite(duration) and duration >= tr):
-        raise ValueError(f"duration must be at least one tr ({tr} s), got {duration!r}.")
-    t = np.arange(int(np.floor(duration / tr + 1e-9)) + 1) * tr
-    h = _hrf_continuous(t)
-    return h / _HRF_PEAK if normalize == "peak" else h / h.sum()
+_HRF_LENGTH = 32.0  # seconds of haemodynamic response after an event (features.timing.hrf's default duration)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -185,12 +127,8 @@ def _fmri_design(events: pd.DataFrame, n_items: int, tr: float) -> list[np.ndarr
         for idx, onset, dur in zip(ev["item"], ev["onset"], ev["duration"]):
             lo = int(np.floor(onset / tr))
             hi = min(n_vols, int(np.ceil((onset + dur + _HRF_LENGTH) / tr)) + 1)
-            tt = t[lo:hi] - onset
-            if dur > 0:  # boxcar of unit height convolved with h
-                reg = _hrf_integral(tt) - _hrf_integral(tt - dur)
-            else:  # unit impulse
-                reg = _hrf_continuous(tt)
-            design[lo:hi, idx] += reg / _HRF_PEAK
+            # a boxcar of unit height convolved with the HRF (an impulse when dur == 0), peak-scaled
+            design[lo:hi, idx] += hrf_response(t[lo:hi] - onset, event_duration=dur)
         designs.append(design)
     return designs
 
@@ -209,8 +147,8 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
                        kind: str = "static", n_repeats: int = 2, tr: float = 2.0, sfreq: float = 100.0,
                        rois: dict | None = None, random_state: int | None = None, tmin: float = -0.1,
                        tmax: float = 0.5, latency: float = 0.12,
-                       event_duration: float | None = None) -> tuple[BrainData, Bunch]:
-    """Simulate brain responses driven by a known feature matrix, and return the truth.
+                       event_duration: float | None = None) -> Bunch:
+    """Simulate brain responses driven by a known feature matrix, with the ground truth.
 
     See the module docstring for the generative model. SNR is a variance ratio:
     ``var(noiseless signal of channel c) / var(noise of channel c)``, computed over all
@@ -235,7 +173,7 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
         samples ``stimulus_id``, ``repetition``, ``run`` (= repetition).
         ``"fmri"``: continuous BOLD, one run per repetition (the items in a new random order,
         events of ``event_duration`` = ``tr`` s back to back, unless the Features carry item
-        onsets), canonical HRF (:func:`hrf`), sampled every ``tr``; shape
+        onsets), canonical HRF (:func:`brainalign.features.timing.hrf`), sampled every ``tr``; shape
         (n_volumes, n_channels), samples ``run``, ``repetition``, ``onset`` (s in the run).
         ``"meg"``: epochs (n_items * n_repeats, n_channels, n_times) from ``tmin`` to
         ``tmax`` at ``sfreq``, the item response times a gamma-shaped kernel peaking at
@@ -259,8 +197,9 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
 
     Returns
     -------
-    brain : BrainData
-    truth : Bunch
+    Bunch
+        As every loader: ``brain`` (the simulated :class:`BrainData`), and the ground truth:
+
         weights : array (n_features, n_channels), or dict roi -> array (n_features_layer, n_channels_roi)
         layer : str, or dict roi -> layer name
         channel_layer : array of shape (n_channels,), the generating layer of each channel
@@ -288,8 +227,8 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
     --------
     >>> import numpy as np
     >>> X = np.random.default_rng(0).standard_normal((50, 5))
-    >>> brain, truth = simulate_responses(X, n_channels=10, snr=2.0, random_state=0)
-    >>> brain.shape, truth.weights.shape
+    >>> sim = simulate_responses(X, n_channels=10, snr=2.0, random_state=0)
+    >>> sim.brain.shape, sim.weights.shape
     ((100, 10), (5, 10))
     """
     check_option("kind", kind, ["static", "fmri", "meg"])
@@ -380,4 +319,4 @@ def simulate_responses(features: Any, *, layer: str | None = None, n_channels: i
     brain = BrainData(data, samples=samples, channels=channels, times=times,
                       tr=tr if kind == "fmri" else None, sfreq=sfreq if kind == "meg" else None,
                       subject="simulated")
-    return brain, truth
+    return Bunch(brain=brain, **truth)

@@ -9,9 +9,9 @@ from ._banded import BandedRidgeCV, simplex_grid
 from ._cv import check_cv, cross_validate_encoding
 from ._sklearn_api import DEFAULT_ALPHAS, RidgeCV
 from ._solvers import solve_ridge, solve_ridge_cv
-from ._trf import TRF, delay_matrix
+from ._trf import TRF
 
 __all__ = [
     "BandedRidgeCV", "DEFAULT_ALPHAS", "RidgeCV", "TRF", "check_cv", "cross_validate_encoding",
-    "delay_matrix", "simplex_grid", "solve_ridge", "solve_ridge_cv",
+    "simplex_grid", "solve_ridge", "solve_ridge_cv",
 ]

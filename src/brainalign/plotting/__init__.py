@@ -1,4 +1,5 @@
-"""Figures for alignment results: layer profiles, brain and sensor maps, layers x time, RDMs.
+"""Figures for alignment results: layer profiles, brain and sensor maps, layers x time, RDMs,
+layer x layer / layer x ROI similarity matrices.
 
 Every function returns a :class:`matplotlib.figure.Figure` with labelled axes, units and
 colorbars; nothing is shown or saved (call ``fig.savefig``). matplotlib, nilearn and MNE
@@ -11,6 +12,7 @@ from __future__ import annotations
 from ._brain import plot_brain_map, plot_sensor_map
 from ._profiles import plot_layer_assignment, plot_layer_profile, plot_layers_by_time, plot_model_comparison
 from ._rdm import plot_mds, plot_rdm
+from ._similarity import plot_similarity_matrix
 
 __all__ = [
     "plot_layer_profile",
@@ -21,4 +23,5 @@ __all__ = [
     "plot_sensor_map",
     "plot_rdm",
     "plot_mds",
+    "plot_similarity_matrix",
 ]
