@@ -15,7 +15,8 @@ give the same numbers, and turns each workload into a row with :func:`make_row`:
      "note": str}
 
 ``--json PATH`` (see :func:`add_arguments`) writes ``{"script", "rows", "meta"}`` with
-:func:`write_json`. The ratio is always *peer time / brainalign time*: above 1 brainalign is
+:func:`write_json` (``meta["versions"]``: the peer libraries' versions, from :func:`versions`,
+which ``run_all.py`` prints under the table). The ratio is always *peer time / brainalign time*: above 1 brainalign is
 faster. A target below 1 is an allowed overhead (``0.91`` = at most 10% slower than the peer).
 """
 
