@@ -101,13 +101,22 @@ def make_row(workload: str, peer: str, peer_times, ours_times, *, equal: bool | 
 
 def versions(*modules: str) -> dict[str, str]:
     """``{name: version}`` of the given importable modules (``"missing"`` when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     out = {}
     for name in modules:
         try:
             mod = importlib.import_module(name)
-            out[name] = str(getattr(mod, "__version__", "?"))
         except ImportError:
             out[name] = "missing"
+            continue
+        found = getattr(mod, "__version__", None)
+        if not found:  # e.g. rsatoolbox, ckatorch: ask the installed distribution
+            try:
+                found = version(name.replace("_", "-"))
+            except PackageNotFoundError:
+                found = "?"
+        out[name] = str(found)
     return out
 
 

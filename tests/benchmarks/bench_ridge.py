@@ -7,8 +7,8 @@ that both select by the same criterion). Each size is fitted on ``n_samples`` sa
 scored on 500 held-out ones. The features have a decaying (power-law) spectrum like
 language-model embeddings, the harder case for brainalign's alpha basis.
 
-Contenders run alternately in one process (brainalign, himalaya-torch, himalaya-numpy,
-brainalign, ...) after one untimed warm-up each; each time is the median of ``--repeats``
+Contenders run alternately in one process (himalaya-torch, himalaya-numpy, brainalign,
+himalaya-torch, ...) after one untimed warm-up each; each time is the median of ``--repeats``
 (>= 5) runs, each ratio the median of the per-run ratios, with the spreads (min-max) beside
 them. The script checks, in the same run, that
 every contender's held-out scores equal brainalign's (mean R² within 1e-3, and per-target R²
@@ -102,8 +102,9 @@ def run_size(size, contenders, repeats: int) -> dict:
     for c in contenders:  # warm-up (imports, thread pools, first-touch allocations); its scores are checked
         _, pred = fit_predict(c, Xtr, Ytr, Xte)
         scores[c] = r2_per_target(Yte, pred)
-    # alternating runs: brainalign, himalaya-torch, himalaya-numpy, brainalign, ...
-    times, _ = alternate({c: (lambda c=c: fit_predict(c, Xtr, Ytr, Xte)[0]) for c in contenders}, repeats,
+    # alternating runs, the peers first: himalaya-torch, himalaya-numpy, brainalign, himalaya-torch, ...
+    order = [c for c in contenders if c != "brainalign"] + ["brainalign"]
+    times, _ = alternate({c: (lambda c=c: fit_predict(c, Xtr, Ytr, Xte)[0]) for c in order}, repeats,
                          warmup=False)
     out = {"size": f"{n}x{p}x{t}", "contenders": {}, "rows": []}
     ref = scores["brainalign"]

@@ -14,7 +14,6 @@ geotopological transform) and the largest absolute difference of the results (mu
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 
 import numpy as np

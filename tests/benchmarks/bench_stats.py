@@ -21,7 +21,7 @@ import argparse
 import sys
 
 import numpy as np
-from _harness import add_arguments, alternate, fmt_row, make_row, versions, write_json
+from _harness import add_arguments, alternate, make_row, versions, write_json
 
 
 def main(argv=None) -> int:
@@ -88,8 +88,6 @@ def main(argv=None) -> int:
           f"{rp['peer_s']:.3f} s (x{rp['ratio']:.1f}); max |difference| {perm_err:.2e}")
     print(f"bootstrap ({args.n_resamples} resamples of {n // 10} units): weighted sums {rb['brainalign_s']:.3f} s, "
           f"recomputed {rb['peer_s']:.3f} s (x{rb['ratio']:.1f}); max |difference| {boot_err:.2e}")
-    for r in rows:
-        print(fmt_row(r))
     write_json(args.json, __file__, rows, versions=versions("numpy", "scipy", "torch"))
     if perm_err > 1e-8 or boot_err > 1e-8:
         print("FAIL: the fast and direct computations disagree", file=sys.stderr)

@@ -27,8 +27,9 @@ Sections (each compares the GPU path with the CPU path on the same data, in one 
     2,000 stimuli x 256 features: cka, procrustes-angular, cca-angular, mutual_knn, rsa;
     equal within 1e-8.
 
-Prints one table (GPU time, CPU time, peak GPU memory from ``torch.cuda.max_memory_allocated``
-per check, the difference and its tolerance) and exits 1 when a GPU path disagrees with the CPU
+Prints one table (GPU time, CPU time, peak GPU memory per check -- ``torch.cuda.max_memory_allocated``
+after resetting the peak, so it includes the inputs already on the GPU --, the difference and its
+tolerance) and exits 1 when a GPU path disagrees with the CPU
 path or fails. Without CUDA it says that each section is skipped and exits 0; a section whose
 optional dependency is missing (rsatoolbox for RDMs, the packaged MiniLM) is skipped with the
 reason. ``--cpu-selftest`` runs the same comparisons at a tiny size with the CPU standing in for

@@ -218,14 +218,15 @@ def render(records: list[dict], info: dict, args) -> str:
             "the same run.", "",
             "| workload | peer | peer time | brainalign time | ratio [spread] | numbers equal? | target | met? |",
             "|---|---|---|---|---|---|---|---|"]
-    notes = []
+    notes: list[str] = []
     for r in rows:
         workload = r["workload"]
         if r.get("note"):
-            notes.append(r["note"])
-            workload += f" [{len(notes)}]"
+            if r["note"] not in notes:
+                notes.append(r["note"])
+            workload += f" [{notes.index(r['note']) + 1}]"
         lo, hi = r["spread"]
-        target = "—" if r["target"] is None else f"≥ {r['target']:g}×"
+        target = "—" if r["target"] is None else f"≥ {r['target']:.3g}×"
         met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
         out.append("| " + " | ".join(_esc(c) for c in (
             workload, r["peer"], fmt_time(r["peer_s"]), fmt_time(r["brainalign_s"]),
