@@ -70,7 +70,9 @@ import tempfile
 import time
 
 import numpy as np
-from _harness import add_arguments, alternate, make_row, versions, write_json
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _harness.py beside this file
+from _harness import add_arguments, alternate, make_row, versions, write_json  # noqa: E402
 
 ROWS: list[dict] = []
 SAME_TOL = 1e-4  # float32 features computed in differently shaped batches

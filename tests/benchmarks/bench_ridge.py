@@ -30,7 +30,9 @@ import sys
 import time
 
 import numpy as np
-from _harness import add_arguments, alternate, make_row, versions, write_json
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _harness.py beside this file
+from _harness import add_arguments, alternate, make_row, versions, write_json  # noqa: E402
 
 N_TEST, N_ALPHAS, N_FOLDS = 500, 20, 5
 FULL_SIZES = [(1000, 256, 1000), (3000, 768, 1000), (2000, 512, 5000), (3000, 768, 10_000), (3000, 768, 50_000)]

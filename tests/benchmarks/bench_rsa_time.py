@@ -32,10 +32,14 @@ Workloads (full size):
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import warnings
 
 import numpy as np
-from _harness import add_arguments, alternate, make_row, versions, write_json
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _harness.py beside this file
+from _harness import add_arguments, alternate, make_row, versions, write_json  # noqa: E402
 
 
 def _run(fns: dict, repeats: int) -> tuple[dict, dict]:

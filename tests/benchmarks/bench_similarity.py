@@ -25,11 +25,14 @@ says so. Run ``python tests/benchmarks/bench_similarity.py`` (full), ``--quick``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 import numpy as np
-from _harness import add_arguments, alternate, make_row, versions, write_json
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _harness.py beside this file
+from _harness import add_arguments, alternate, make_row, versions, write_json  # noqa: E402
 
 
 def make_layers(n_layers: int, n: int, p: int, seed: int) -> list[np.ndarray]:

@@ -26,7 +26,9 @@ import os
 import sys
 
 import numpy as np
-from _harness import add_arguments, alternate, fmt_row, make_row, versions, write_json
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _harness.py beside this file
+from _harness import add_arguments, alternate, fmt_row, make_row, versions, write_json  # noqa: E402
 
 N_FEAT, N_CHAN, SFREQ, TMIN, TMAX = 4, 64, 100.0, 0.0, 0.29
 ALPHAS = np.logspace(-2, 6, 20)
