@@ -139,6 +139,7 @@ def similarity_units(method: str, opts: dict, models: list[ModelInput], entries:
     for k, e in enumerate(entries):
         by_roi.setdefault(e.roi, []).append(k)
     brain_memo: dict[int, tuple] = {}
+    ceiling_memo: dict[tuple, float] = {}  # one per subject and stimulus set, whatever the model
 
     def brain(k: int) -> tuple:
         if k not in brain_memo:
@@ -153,6 +154,14 @@ def similarity_units(method: str, opts: dict, models: list[ModelInput], entries:
             have = set(brain(k)[1])
             items = [i for i in items if i in have]
         return [str(i) for i in _common_items(model.items, items, f"{method!r}: model {model.name!r}, ROI {roi!r}")]
+
+    def ceiling(k: int, items: list, samples: np.ndarray, ids: np.ndarray) -> float:
+        key_ = (k, tuple(items))
+        if key_ not in ceiling_memo:
+            e = entries[k]
+            ceiling_memo[key_] = _ceiling(samples, ids, items, method, opts, params,
+                                          _seed(random_state, "ceiling", method, e.subject, e.roi))
+        return ceiling_memo[key_]
 
     def builder(model: ModelInput, roi: str, k: int):
         def build() -> dict:
@@ -171,8 +180,7 @@ def similarity_units(method: str, opts: dict, models: list[ModelInput], entries:
             return dict(method=method, model=model.name, layers=model.layers,
                         depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=roi,
                         X=X, Y=Y, params=params, device=opts["device"],
-                        ceiling=_ceiling(samples, ids, items, method, opts, params,
-                                         _seed(random_state, "ceiling", method, e.subject, roi)),
+                        ceiling=ceiling(k, items, samples, ids),
                         boot_seed=_seed(random_state, "similarity-draws", draws),
                         perm_seed=_seed(random_state, "similarity-permutations", draws),
                         draws=f"{random_state}|{draws}|{len(items)}", **common)
