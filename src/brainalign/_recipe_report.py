@@ -146,8 +146,7 @@ def _similarity_matrices(results: pd.DataFrame):
             mats[str(method)] = mean.reindex(index=layers, columns=rois).to_numpy(float)
         fig = plotting.plot_similarity_matrix(mats, row_labels=layers, col_labels=rois, row_title="layer",
                                               col_title="ROI", mark_best="col",
-                                              title=f"{model}: layers x ROIs (mean over subjects; box: best layer "
-                                                    "per ROI)")
+                                              n_cols=min(len(mats), 3), title=f"{model}: layer x ROI, subject means")
         yield str(model), fig
 
 
