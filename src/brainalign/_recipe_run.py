@@ -15,6 +15,7 @@ import json
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -359,7 +360,11 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path | None = None, sche
     timings["sweep_s"] = time.perf_counter() - t
     assignment = assign_layers(results, n_resamples=max(stats["n_resamples"], 100), random_state=random_state)
     head = headline(results, n_resamples=max(stats["n_resamples"], 100), random_state=random_state)
-    pairs = comparisons(results, test=stats["group_test"], correction=stats["correction"], random_state=random_state)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. too few subjects for a sign-flip p < 0.05: a note
+        warnings.simplefilter("always")
+        pairs = comparisons(results, test=stats["group_test"], correction=stats["correction"],
+                            random_state=random_state)
+    group_notes = list(dict.fromkeys(f"Group-level tests (comparisons.csv): {w.message}" for w in caught))
     if recipe["outputs"]["table"]:
         results.to_csv(out / "results.csv", index=False)
         assignment.to_csv(out / "assignment.csv", index=False)
@@ -371,7 +376,7 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path | None = None, sche
     for s in skipped:
         logger.warning("figure %r not drawn: %s", s["figure"], s["reason"])
     timings["figures_s"] = time.perf_counter() - t
-    notes = _notes(recipe, results, ds)
+    notes = _notes(recipe, results, ds) + group_notes
     index = write_index(out, recipe, head, figures, skipped, notes) if recipe["outputs"].get("html", True) else None
     timings["total_s"] = time.perf_counter() - t0
     provenance = {

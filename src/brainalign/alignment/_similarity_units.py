@@ -104,12 +104,10 @@ def _ceiling(samples: np.ndarray, ids: np.ndarray, items: list, method: str, opt
     need = 4 if "repeats" in similarity.MEASURES[method].needs else 2
     if (counts >= need).sum() < 3:
         return float("nan")
-    keep &= np.isin(ids, counts.index[counts >= need].to_numpy())
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*shown once and are left out of the split-half ceiling")
-        res = similarity.split_half_ceiling(samples[keep], ids[keep], method=method, n_splits=int(opts["ceiling_splits"]),
-                                            spearman_brown=bool(opts["spearman_brown"]), random_state=seed,
-                                            device=opts["device"], **params)
+    keep &= np.isin(ids, counts.index[counts >= need].to_numpy())  # stimuli shown too few times are left out
+    res = similarity.split_half_ceiling(samples[keep], ids[keep], method=method, n_splits=int(opts["ceiling_splits"]),
+                                        spearman_brown=bool(opts["spearman_brown"]), random_state=seed,
+                                        device=opts["device"], **params)
     return float(res.ceiling)
 
 
