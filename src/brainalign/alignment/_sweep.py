@@ -200,7 +200,7 @@ def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any =
       ROI's channels. For signal plus noise of variance ratio ``snr`` this is
       ``sqrt(snr / (1 + snr))``, not the (higher) ceiling of the mean of all repeats
       (slightly above what a perfect model reaches within folds of few stimuli).
-    - RSA / tRSA: the upper bound of :func:`brainalign.rsa.noise_ceiling` over subjects
+    - RSA / tRSA: the upper bound of :func:`brainalign.rsa.rdm_ceiling` over subjects
       (or over one subject's run halves / RDM repeats); the lower bound is ``ceiling_low``.
     - similarity measures: :func:`brainalign.similarity.split_half_ceiling` of the subject's
       repeats (on the score scale: the score two halves of the repeats reach with each
