@@ -35,3 +35,9 @@ def toy_brains(toy_features):
         bd = sim.brain
         brains[f"sub-{s}"] = bd
     return brains
+
+
+@pytest.fixture(scope="session")
+def other_features():
+    """An unrelated network of the same shape as ``toy_features`` (a control model)."""
+    return chain_features(random_state=7, name="other")
