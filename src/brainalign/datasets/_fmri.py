@@ -20,7 +20,7 @@ from .._utils import as_list, check_option, logger
 from ..data import BrainData, Stimuli
 from ._events import ON_OUTSIDE, read_events, volume_labels
 
-__all__ = ["load_fmri", "load_gifti"]
+__all__ = ["load_fmri"]
 
 _STANDARDIZE = ["zscore", "psc", False, None]
 _TIME_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}

@@ -17,6 +17,8 @@ from ..data import BrainData
 from ._events import ON_OUTSIDE
 from ._fmri import _STANDARDIZE, _as_image, _assemble, _Describe, _finite_std, _run_labels, _sidecar_tr, resolve_tr
 
+__all__ = ["load_gifti"]
+
 # --------------------------------------------------------------------------- surfaces
 # vertices per hemisphere of the standard meshes (fsaverage3..7 / ico, fsLR 32k and 59k / 164k)
 _MESH_SIZES = frozenset({162, 642, 2562, 10242, 40962, 163842, 32492, 59292})
