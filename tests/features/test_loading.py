@@ -120,3 +120,14 @@ def test_half_precision_weights_keep_the_fast_path(gpt2_dir, monkeypatch):
     ref = FeatureExtractor(gpt2_dir, layers="layer.0", context=8, cache_dir=False).extract(words)
     err = np.linalg.norm(feats["layer.0"] - ref["layer.0"]) / np.linalg.norm(ref["layer.0"])
     assert err < 0.05
+
+
+def test_corrupt_weights_name_the_model(bert_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(bert_dir, broken)
+    weights = next(p for p in broken.iterdir() if p.suffix in (".safetensors", ".bin"))
+    weights.write_bytes(b"garbage" * 10)  # a truncated / damaged download
+    with pytest.raises(OSError, match=r"weights of the model .*broken.* could not be read .*truncated or corrupted"):
+        FeatureExtractor(str(broken), cache_dir=False)

@@ -189,6 +189,14 @@ def _load_hf(name: str, *, local_files_only: bool, trust_remote_code: bool, revi
             f"trust_remote_code={trust_remote_code}): {err}\nGive a local folder with config.json "
             f"and weights, an id already in the local Hugging Face cache, or {how}."
         ) from err
+    except Exception as err:  # safetensors' SafetensorError, torch's unpickling errors...: a damaged weights file
+        if type(err).__name__ not in ("SafetensorError", "HeaderTooLarge", "UnpicklingError", "RuntimeError"):
+            raise
+        raise OSError(
+            f"The weights of the model {name!r} could not be read ({type(err).__name__}: {err}). The weights "
+            "file (model.safetensors / pytorch_model.bin) is probably truncated or corrupted: download or copy "
+            "it again (e.g. delete it from the Hugging Face cache and reload)."
+        ) from err
     module.eval()
     processor = _load_processor(name, getattr(module, "main_input_name", "input_ids"), kwargs)
     return module, processor
