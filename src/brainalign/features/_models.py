@@ -190,7 +190,7 @@ def _load_hf(name: str, *, local_files_only: bool, trust_remote_code: bool, revi
             f"and weights, an id already in the local Hugging Face cache, or {how}."
         ) from err
     except Exception as err:  # safetensors' SafetensorError, torch's unpickling errors...: a damaged weights file
-        if type(err).__name__ not in ("SafetensorError", "HeaderTooLarge", "UnpicklingError", "RuntimeError"):
+        if type(err).__name__ not in ("SafetensorError", "HeaderTooLarge", "UnpicklingError"):
             raise
         raise OSError(
             f"The weights of the model {name!r} could not be read ({type(err).__name__}: {err}). The weights "
