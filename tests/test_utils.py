@@ -62,7 +62,7 @@ def test_no_unfilled_docstrings():
     import importlib
     import inspect
 
-    for room in ("alignment", "encoding", "features", "rsa", "stats", "topology", "plotting", "datasets"):
+    for room in ("alignment", "encoding", "features", "rsa", "similarity", "stats", "topology", "plotting", "datasets"):
         mod = importlib.import_module(f"brainalign.{room}")
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)

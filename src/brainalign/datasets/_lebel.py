@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._docs import fill_doc
 from .._utils import Bunch, as_list, close_matches_message, logger, progress_bar
 from ..data import BrainData
 from ._transcript import NON_WORDS, _textgrid_tiers, load_transcript
@@ -80,6 +81,7 @@ def _fill(dest: np.ndarray, source: Any, how: str) -> None:
                 dest[a:a + step] = dset[a:a + step]
 
 
+@fill_doc
 def load_lebel2023(root: Any, subject: str, *, stories: Any = None, tr: float = 2.0, start_time: float = 10.0,
                    pad: int = 5, trim: int = 5, lowercase: bool = True, drop: Any = _HUTH_NON_WORDS,
                    standardize: bool = False, verbose: bool = False) -> Bunch:
@@ -111,7 +113,7 @@ def load_lebel2023(root: Any, subject: str, *, stories: Any = None, tr: float = 
     standardize : bool
         Z-score each story's responses per voxel (the published responses are used as
         they are by the dataset's code; default False keeps them).
-    verbose : bool
+    %(verbose)s
         A progress bar over stories.
 
     Returns

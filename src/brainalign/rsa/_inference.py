@@ -80,8 +80,7 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_re
         ``rdm_descriptor`` are drawn; needs at least 2 subjects.
     rdm_descriptor : str
         Rdm descriptor of ``data_rdms`` that names the subject ("index": each RDM).
-    ci : float
-        Coverage of the percentile intervals.
+    %(ci)s
     %(random_state)s
     %(verbose)s
 

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._docs import fill_doc
 from .._utils import logger, progress_bar
 from . import _cca, _kernel, _knn, _predictivity, _rsa, _shape, _stochastic
 from ._prepare import Rep, as_reps, check_same_stimuli
@@ -110,6 +111,7 @@ def compare(X: Any, Y: Any, *, method: str = "cka", device: Any = "auto", dtype:
     return float(np.asarray(out).reshape(-1)[0])
 
 
+@fill_doc
 def pairwise(A: Any, B: Any = None, *, method: str | Sequence[str] = "cka", device: Any = "auto",
              dtype: Any = "float64", verbose: bool = False, **params: Any):
     """A measure between every matrix of ``A`` and every matrix of ``B`` (layer x layer, layer x ROI).
@@ -130,7 +132,7 @@ def pairwise(A: Any, B: Any = None, *, method: str | Sequence[str] = "cka", devi
         One or several names of :data:`brainalign.similarity.MEASURES`.
     device, dtype, **params
         As in :func:`compare` (``params`` apply to every method given; they must be valid for each).
-    verbose : bool
+    %(verbose)s
         A progress bar over the methods.
 
     Returns

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._docs import fill_doc
 from .._utils import Bunch, check_random_state, progress_bar
 from . import _knn, _rsa
 from ._api import _inputs, _methods, _run, compare, resolve_params
@@ -52,6 +53,7 @@ def _repeat_stack(data: Any, stimulus_ids: Any) -> list[np.ndarray]:
     return kept
 
 
+@fill_doc
 def split_half_ceiling(data: Any, stimulus_ids: Any = None, *, method: str = "cka", n_splits: int = 20,
                   spearman_brown: bool = False, random_state: Any = 0, device: Any = "auto",
                   dtype: Any = "float64", verbose: bool = False, **params: Any) -> Bunch:
@@ -75,10 +77,10 @@ def split_half_ceiling(data: Any, stimulus_ids: Any = None, *, method: str = "ck
     n_splits : int
     spearman_brown : bool
         Only for measures whose score is bounded by 1 (``to_score`` of a correlation-like value).
-    random_state : int, None or numpy Generator
+    %(random_state)s
     device, dtype, **params
         As in :func:`compare`.
-    verbose : bool
+    %(verbose)s
 
     Returns
     -------
@@ -176,6 +178,7 @@ def _score_grid(m, p, A, B, *, rows=None, perm=None):
     return _run(m, A, B2, False, p)
 
 
+@fill_doc
 def bootstrap(X: Any, Y: Any, *, method: str = "cka", n_resamples: int = 1000, ci: float = 0.95,
               random_state: Any = 0, device: Any = "auto", dtype: Any = "float64", verbose: bool = False,
               **params: Any) -> Bunch:
@@ -197,13 +200,12 @@ def bootstrap(X: Any, Y: Any, *, method: str = "cka", n_resamples: int = 1000, c
     ----------
     X, Y : array of shape (n_stimuli, n_features), or lists / dicts of them (as :func:`pairwise`)
     method : str
-    n_resamples : int
-    ci : float
-        Coverage of the percentile interval.
-    random_state : int, None or numpy Generator
+    %(n_resamples)s
+    %(ci)s
+    %(random_state)s
     device, dtype, **params
         As in :func:`compare`.
-    verbose : bool
+    %(verbose)s
 
     Returns
     -------
@@ -250,6 +252,7 @@ def bootstrap(X: Any, Y: Any, *, method: str = "cka", n_resamples: int = 1000, c
                  samples=samples.reshape(len(samples)) if single else samples)
 
 
+@fill_doc
 def permutation_test(X: Any, Y: Any, *, method: str = "cka", n_permutations: int = 1000, random_state: Any = 0,
                      device: Any = "auto", dtype: Any = "float64", verbose: bool = False, **params: Any) -> Bunch:
     """Permutation test over stimulus labels: is the score higher than when stimuli are mismatched?
@@ -262,11 +265,11 @@ def permutation_test(X: Any, Y: Any, *, method: str = "cka", n_permutations: int
     ----------
     X, Y : array of shape (n_stimuli, n_features), or lists / dicts of them (as :func:`pairwise`)
     method : str
-    n_permutations : int
-    random_state : int, None or numpy Generator
+    %(n_permutations)s
+    %(random_state)s
     device, dtype, **params
         As in :func:`compare`.
-    verbose : bool
+    %(verbose)s
 
     Returns
     -------

@@ -209,6 +209,7 @@ def _presentation_means(X: np.ndarray, codes: np.ndarray, pres: np.ndarray, p: i
     return out / np.bincount(pos, minlength=len(stims))[:, None]
 
 
+@fill_doc
 def single_presentation_ceiling(data: Any, stimulus_ids: Any, *, groups: Any = None, max_pairs: int = 45,
                                 random_state: Any = 0) -> np.ndarray:
     """Per-channel ceiling of the correlation between a prediction and **single presentations**.
@@ -235,7 +236,7 @@ def single_presentation_ceiling(data: Any, stimulus_ids: Any, *, groups: Any = N
         is its presentation ``k``.
     max_pairs : int
         With more presentation pairs than this, a fixed random subset of that many is used.
-    random_state : int, numpy.random.Generator or None
+    %(random_state)s
         Chooses that subset.
 
     Returns
