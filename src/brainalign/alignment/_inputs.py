@@ -19,12 +19,24 @@ def _is_rdms(obj: Any) -> bool:
 
 
 def array_hash(*arrays: Any) -> str:
-    """SHA-1 of array bytes, shapes and dtypes (a cache key, not a security hash)."""
+    """SHA-1 of array bytes, shapes and dtypes (a cache key, not a security hash).
+
+    Contiguous arrays (memory maps included) are hashed in place, 64 MiB at a time: a
+    response matrix of several GB is never copied for its key.
+    """
     h = hashlib.sha1()
     for a in arrays:
-        arr = np.ascontiguousarray(np.asarray(a))
+        arr = np.asarray(a)
         h.update(f"{arr.shape}{arr.dtype}".encode())
-        h.update(arr.tobytes() if arr.dtype != object else repr(arr.tolist()).encode())
+        if arr.dtype == object:
+            h.update(repr(arr.tolist()).encode())
+            continue
+        if not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+        flat = arr.reshape(-1)
+        step = max(1, (64 << 20) // max(1, arr.itemsize))
+        for start in range(0, flat.size, step):
+            h.update(memoryview(np.ascontiguousarray(flat[start:start + step])).cast("B"))
     return h.hexdigest()
 
 
@@ -40,7 +52,9 @@ class ModelInput:
     arrays: dict[str, np.ndarray]
     item_table: pd.DataFrame | None = None
     provenance: dict = field(default_factory=dict)
+    control: str | None = None  # "random_weights" / "shuffled_words" for a control baseline of a model
     _hashes: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # derived arrays (e.g. PCA rotations), computed once
 
     @property
     def depths(self) -> dict[str, float]:
@@ -49,8 +63,15 @@ class ModelInput:
 
     def layer_hash(self, layer: str) -> str:
         if layer not in self._hashes:
-            self._hashes[layer] = array_hash(self.arrays[layer], np.asarray(self.items, dtype=object))
+            table = self.item_table
+            timing = (table[[c for c in ("onset", "duration", "run") if c in table.columns]].astype(str).to_numpy()
+                      if table is not None else np.zeros(0))
+            self._hashes[layer] = array_hash(self.arrays[layer], np.asarray(self.items, dtype=object), timing)
         return self._hashes[layer]
+
+    def as_features(self) -> Features:
+        """The layers as :class:`~brainalign.Features` (arrays shared, not copied)."""
+        return Features(self.arrays, items=self.items, item_table=self.item_table, provenance=self.provenance)
 
 
 def _rdm_layer_names(rdms: Any) -> list[str]:

@@ -19,29 +19,27 @@ import pandas as pd
 from .._docs import fill_doc
 from .._utils import as_list, check_option, logger, parallel_map, progress_bar
 from ._inputs import BrainInput, ModelInput, normalize_brains, normalize_models
-from ._methods import ENCODING_DEFAULTS, RSA_DEFAULTS, TRSA_DEFAULTS, run_unit
+from ._methods import RSA_DEFAULTS, TRSA_DEFAULTS, run_unit
 from ._prepare import (
     _CACHE_VERSION,
-    _boot_units,
     _cache_read,
     _cache_write,
     _common_items,
-    _design,
-    _encoding_ceiling,
-    _encoding_cv_plan,
-    _encoding_gap,
     _RDMCache,
     _reindex,
     _rsa_brain,
     _rsa_ceiling,
-    _run_groups,
-    _stimulus_ids,
     _unit_key,
 )
 from ._table import VoxelScores, tidy
+from . import _encoding_plan
+from ._controls import CONTROLS
+from ._design import ENCODING_METHODS
+from ._encoding_units import BANDED_DEFAULTS, ENCODING_DEFAULTS, TRF_DEFAULTS
 
-METHODS = ("encoding", "rsa", "trsa")
-_DEFAULTS = {"encoding": ENCODING_DEFAULTS, "rsa": RSA_DEFAULTS, "trsa": TRSA_DEFAULTS}
+METHODS = ("encoding", "rsa", "trsa", "banded", "trf")
+_DEFAULTS = {"encoding": ENCODING_DEFAULTS, "rsa": RSA_DEFAULTS, "trsa": TRSA_DEFAULTS, "banded": BANDED_DEFAULTS,
+             "trf": TRF_DEFAULTS}
 
 
 def _options(methods: list[str], method_options: dict) -> dict[str, dict]:
@@ -54,7 +52,9 @@ def _options(methods: list[str], method_options: dict) -> dict[str, dict]:
     out = {}
     for m in methods:
         given = dict(method_options.get(m) or {})
-        if m != "encoding":  # encoding passes extra keys on to cross_validate_encoding
+        if m == "banded":  # banded ridge shares the encoding settings (design, folds, alphas) unless it overrides them
+            given = {**{k: v for k, v in (method_options.get("encoding") or {}).items()}, **given}
+        if m not in ("encoding", "banded"):  # encoding passes extra keys on to cross_validate_encoding
             bad = [k for k in given if k not in _DEFAULTS[m]]
             if bad:
                 raise ValueError(f"Unknown {m} option(s) {bad}; allowed: {sorted(_DEFAULTS[m])}.")
@@ -72,7 +72,8 @@ def _unit_seed(random_state: int | None, uid: str) -> int:
 def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None, subjects: Any = None,
           layers: Any = None, stimuli: Any = None, stimulus_key: str = "stimulus_id", client: Any = None,
           n_jobs: int = 1, cache_dir: Any = None, n_resamples: int = 200, n_permutations: int = 200, ci: float = 0.95,
-          random_state: int | None = 0, verbose: bool = False, **method_options: Any) -> pd.DataFrame:
+          random_state: int | None = 0, verbose: bool = False, controls: Any = None,
+          **method_options: Any) -> pd.DataFrame:
     """Score every model x layer against every subject x ROI with every method: one tidy table.
 
     Parameters
@@ -192,7 +193,9 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
     common = dict(n_resamples=int(n_resamples), n_permutations=int(n_permutations), ci=float(ci))
-    inner_plan = _check_encoding_inputs(entries, options["encoding"], stimulus_key) if "encoding" in options else {}
+    models = _with_controls(models, features, controls, stimuli, random_state)
+    plans = {m: _encoding_plan.check_inputs(m, entries, models, options[m], stimulus_key)
+             for m in methods if m in ENCODING_METHODS}
     # Units carry a cache key computed from cheap inputs only (hashes of the feature arrays /
     # RDMs and of the brain data, options, random_state); the expensive spec (ROI RDMs, ceilings,
     # designs) is built only for the units that are not in the cache.
@@ -203,8 +206,10 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         if method in ("rsa", "trsa"):
             units.extend(_rsa_units(method, opts, models, entries, stimulus_key, random_state, common, digests))
         else:
-            units.extend(_encoding_units(opts, models, entries, stimulus_key, random_state, common, inner_plan,
-                                         digests))
+            units.extend(_encoding_plan.build_units(
+                method, opts, models, entries, stimulus_key, plans[method], common,
+                make_unit=_unit, seed_of=lambda uid: _unit_seed(random_state, uid),
+                digest=lambda k: _digest(entries, k, digests)))
     rows, voxel_scores, n_cached, prep_s = _execute(units, cache, client=client, n_jobs=n_jobs, verbose=verbose)
     table = tidy(rows)
     table.attrs["timings"] = {"prepare_s": prep_s, "total_s": time.perf_counter() - t0}
@@ -279,69 +284,6 @@ def _rsa_units(method, opts, models, entries, key, random_state, common, digests
     return out
 
 
-def _check_encoding_inputs(entries: list[BrainInput], opts: dict, key: str) -> dict[int, int]:
-    """Up-front checks of every encoding entry (nothing computed yet); index -> inner KFold k."""
-    plan = {}
-    for k, e in enumerate(entries):
-        if e.kind != "data":
-            raise ValueError(
-                f"Encoding needs recordings (BrainData), but subject {e.subject!r} ROI {e.roi!r} is given as RDMs; "
-                "use methods=('rsa', 'trsa') for RDM inputs."
-            )
-        if e.data.data.ndim != 2:
-            raise ValueError("Encoding in sweep() needs (n_samples, n_channels) data; use encoding.TRF for epochs.")
-        inner = _encoding_cv_plan(e, opts, key)
-        if inner is not None:
-            plan[k] = inner
-    if plan:
-        n_runs = sorted({len(pd.unique(_run_groups(entries[k].data))) for k in plan})
-        logger.warning(
-            "sweep: encoding data with %s run(s) leave a single run in each training set, so the inner alpha "
-            "search uses %s contiguous folds within that run instead of leaving runs out (more runs or "
-            "repeats avoid this).", "/".join(map(str, n_runs)), "/".join(map(str, sorted(set(plan.values())))))
-    return plan
-
-
-def _encoding_units(opts, models, entries, key, random_state, common, inner_plan, digests):
-    memo: dict[int, tuple] = {}
-
-    def brain_side(idx: int) -> tuple:
-        if idx not in memo:
-            bd = entries[idx].data
-            groups = _run_groups(bd)
-            memo[idx] = (groups, _encoding_ceiling(bd, opts.get("ceiling_by")),
-                         _boot_units(bd, key, groups, int(opts.get("block_length", 10))))
-        return memo[idx]
-
-    def builder(model, idx, unit_seed):
-        def build() -> dict:
-            e = entries[idx]
-            groups, ceiling_vox, boot_units = brain_side(idx)
-            X = [_design(model, lay, e.data, key, opts) for lay in model.layers]
-            # the unit hands stimulus ids on only for stimulus-held-out folds: a run-wise outer CV was
-            # checked for shared stimuli once, up front (and warned once when shared_stimuli="warn")
-            stim = _stimulus_ids(e.data, key) if opts.get("outer_cv", "stimulus") == "stimulus" else None
-            return dict(method="encoding", model=model.name, layers=model.layers,
-                        depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
-                        options=opts, random_state=unit_seed, X=X, Y=np.asarray(e.data.data), groups=groups,
-                        stimulus_ids=stim, gap=_encoding_gap(opts), boot_units=boot_units,
-                        ceiling_voxels=ceiling_vox, inner_kfold=inner_plan.get(idx), **common)
-        return build
-
-    out = []
-    for idx, e in enumerate(entries):
-        for model in models:
-            if model.kind != "features":
-                raise ValueError(f"Encoding needs feature arrays; model {model.name!r} is given as RDMs.")
-            unit_seed = _unit_seed(random_state, f"encoding|{model.name}|{e.subject}|{e.roi}")
-            meta = dict(method="encoding", model=model.name, layers=model.layers, subject=e.subject, roi=e.roi,
-                        options=opts, random_state=unit_seed, stimulus_key=key,
-                        inner_kfold=inner_plan.get(idx), features=[model.layer_hash(lay) for lay in model.layers],
-                        brain=_digest(entries, idx, digests), **common)
-            out.append(_unit(meta, builder(model, idx, unit_seed)))
-    return out
-
-
 def _execute(units, cache, *, client, n_jobs, verbose):
     rows: list[dict] = []
     voxel_scores: dict = {}
@@ -389,4 +331,43 @@ def _execute(units, cache, *, client, n_jobs, verbose):
 
 
 def _voxel_key(unit: dict) -> str:
-    return f"{unit['model']}|{unit['subject']}|{unit['roi']}"
+    """``model|subject|roi`` (encoding) or ``model|subject|roi|method`` (banded, trf)."""
+    key = f"{unit['model']}|{unit['subject']}|{unit['roi']}"
+    return key if unit["method"] == "encoding" else f"{key}|{unit['method']}"
+
+
+def _with_controls(models: list[ModelInput], features: Any, controls: Any, stimuli: Any,
+                   random_state: Any) -> list[ModelInput]:
+    """The models plus their control baselines (``controls``), each right after its model."""
+    if not controls:
+        return models
+    from collections.abc import Mapping
+
+    from ..data import Features
+    from ._controls import control_features, control_name
+
+    kinds = [check_option("controls", c, CONTROLS) for c in as_list(controls)]
+    given = dict(features) if isinstance(features, Mapping) else {m.name: features for m in models}
+    out = []
+    for m in models:
+        out.append(m)
+        if m.kind != "features" or m.control:
+            continue
+        source = given.get(m.name)
+        for kind in kinds:
+            seed = _unit_seed(random_state, f"control|{kind}|{m.name}")
+            if kind == "shuffled_words":
+                feats = control_features(m.as_features(), kind, random_state=seed)
+            elif source is not None and hasattr(source, "extract") and not isinstance(source, Features):
+                feats = control_features(source, kind, stimuli=stimuli, random_state=seed)
+            else:
+                raise ValueError(
+                    f"controls={kinds}: the 'random_weights' control of model {m.name!r} runs its architecture with "
+                    "random weights, so sweep() needs the model as a FeatureExtractor (with stimuli=), not as "
+                    "extracted Features. Give the extractor, or add the random-weights features yourself "
+                    "(alignment.control_features) as another model.")
+            name = control_name(m.name, kind)
+            sub = [lay for lay in m.layers if lay in feats.layer_names]
+            out.append(ModelInput(name, sub, "features", feats.items, {lay: np.asarray(feats[lay]) for lay in sub},
+                                  feats.item_table, dict(feats.provenance), control=kind))
+    return out
