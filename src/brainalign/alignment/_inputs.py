@@ -135,7 +135,8 @@ def normalize_models(features: Any, *, stimuli: Any = None, layers: Any = None, 
                         "(n_items, n_features): extract with pooling='mean' (or another pooling)."
                     )
                 arrays[lay] = arr
-            out.append(ModelInput(name, names, "features", obj.items, arrays, obj.item_table, dict(obj.provenance)))
+            out.append(ModelInput(name, names, "features", obj.items, arrays, obj.item_table, dict(obj.provenance),
+                                  control=obj.provenance.get("control")))
         elif _is_rdms(obj):
             names = _rdm_layer_names(obj)
             mats = np.asarray(obj.get_matrices(), dtype=float)
