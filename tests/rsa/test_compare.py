@@ -56,14 +56,58 @@ def test_errors(rng):
         compare(rng.random(10), rng.random(10), method="pearsn")
     with pytest.raises(ValueError, match="same conditions"):
         compare(rng.random(10), rng.random(15))
-    a, b = rng.random((1, 10)), rng.random((1, 10))
-    a[0, 2] = np.nan
-    with pytest.raises(ValueError, match="different pairs"):
-        compare(a, b)
     with pytest.raises(ValueError, match="not the upper triangle"):
         compare(rng.random(11), rng.random(11))
-    with pytest.raises(ValueError, match="infinite"):
+    with pytest.raises(ValueError, match=r"rdms_a contain infinite dissimilarities \(1, first in RDM 0 at pair 1\)"):
         compare(np.array([1.0, np.inf, 2.0]), rng.random(3))
+    with pytest.raises(TypeError, match="numeric array of RDMs; got an array of dtype <U1"):
+        compare(np.array(list("abc")), rng.random(3))
+    with pytest.raises(ValueError, match=r"5 x 5 matrix but not an RDM: it must be symmetric"):
+        compare(rng.random((5, 5)), rng.random((1, 10)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_missing_at_different_pairs_pairwise_deletion(method, rng):
+    """rsatoolbox refuses NaNs at different pairs; here each similarity uses the pairs both
+    RDMs have (with a warning), equal to comparing the two RDMs with those pairs dropped."""
+    a, b = rng.random((3, 45)), rng.random((2, 45))
+    a[0, [2, 7]] = np.nan
+    a[2, 30] = np.nan
+    b[1, [7, 11]] = np.nan
+    with pytest.warns(RuntimeWarning, match="different pairs .*pairwise deletion"):
+        out = compare(a, b, method=method)
+    for i in range(3):
+        for j in range(2):  # reference: both RDMs with NaN at the union of their missing pairs
+            union = np.isnan(a[i]) | np.isnan(b[j])
+            ai, bj = a[i].copy(), b[j].copy()
+            ai[union] = bj[union] = np.nan
+            ref = rsa_compare(RDMs(ai[None]), RDMs(bj[None]), method=method)[0, 0]
+            np.testing.assert_allclose(out[i, j], ref, atol=1e-10)
+    # the same NaN pairs everywhere: dropped from every comparison, as rsatoolbox (no warning)
+    a[:, 5], b[:, 5] = np.nan, np.nan
+    a2, b2 = a.copy(), b.copy()
+    a2[np.isnan(a2)] = 0.5
+    b2[np.isnan(b2)] = 0.5
+    a2[:, 5] = b2[:, 5] = np.nan
+    ref = rsa_compare(RDMs(a2), RDMs(b2), method=method)
+    np.testing.assert_allclose(compare(a2, b2, method=method), ref, atol=1e-10)
+
+
+def test_conditions_matched_by_label(rng):
+    """11.7: RDMs whose conditions are in another order are compared condition by condition."""
+    from brainalign.rsa._common import reorder_vectors
+
+    ids = [f"s{i}" for i in range(8)]
+    a, b = rng.random((2, 28)), rng.random((3, 28))
+    perm = rng.permutation(8)
+    a_rdms = RDMs(a, pattern_descriptors={"stimulus_id": ids, "category": ["x"] * 8})
+    b_shuffled = RDMs(reorder_vectors(b, perm), pattern_descriptors={"stimulus_id": [ids[i] for i in perm]})
+    np.testing.assert_allclose(compare(a_rdms, b_shuffled), compare(a, b), atol=1e-12)
+    assert not np.allclose(compare(a, reorder_vectors(b, perm)), compare(a, b))  # position alone is wrong
+    other = RDMs(b, pattern_descriptors={"stimulus_id": ids[:7] + ["t9"]})
+    with pytest.raises(ValueError, match=r"describe different conditions \(pattern descriptor 'stimulus_id'\).*"
+                                         r"in rdms_a but not rdms_b: \['s7'\]"):
+        compare(a_rdms, other)
 
 
 def test_constant_rdm_gives_zero_not_nan(rng):

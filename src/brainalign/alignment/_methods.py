@@ -23,20 +23,6 @@ TRANSFORMS = ("geotopological", "geodesic")
 
 
 # --------------------------------------------------------------------------- shared maths hooks
-def compare_all(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
-    """(k_a, n_pairs) x (k_b, n_pairs) upper-triangle vectors -> similarities (k_a, k_b)."""
-    from ..rsa import compare
-
-    return np.asarray(compare(a, b, method=method), dtype=float)
-
-
-def compare_rdms(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
-    """Similarity of each RDM vector of ``a`` (k, n_pairs) with the vector ``b`` (n_pairs,): (k,)."""
-    from ..rsa import compare
-
-    return np.asarray(compare(a, np.asarray(b)[None], method=method), dtype=float)[:, 0]
-
-
 def topo_transform(rdms: np.ndarray, options: dict) -> np.ndarray:
     """Geo-topological transform of (k, n, n) RDMs with brainalign.topology."""
     from .. import topology
@@ -60,9 +46,9 @@ def rsa_unit(spec: dict) -> list[dict]:
     Bootstrap: :func:`brainalign.rsa.bootstrap` (conditions resampled with replacement,
     self-pairs dropped as in rsatoolbox), which scores every layer on the *same* draws: the
     paired replicates give ``p_best``. Permutation: the brain RDM's condition labels are
-    shuffled (all permutations compared in one call).
+    shuffled (:func:`brainalign.rsa.permutation_test`, streamed in blocks).
     """
-    from ..rsa import bootstrap
+    from ..rsa import bootstrap, compare, permutation_test
 
     layer_mats = np.asarray(spec["layer_rdms"], dtype=float)  # (L, n, n)
     brain = np.asarray(spec["brain_rdm"], dtype=float)  # (n, n)
@@ -74,18 +60,16 @@ def rsa_unit(spec: dict) -> list[dict]:
     n = brain.shape[0]
     iu = np.triu_indices(n, 1)
     layer_vecs = layer_mats[:, iu[0], iu[1]]
-    scores = compare_rdms(layer_vecs, brain[iu], method)
+    scores = np.asarray(compare(layer_vecs, brain[iu][None], method=method), dtype=float)[:, 0]
     n_resamples, n_permutations = int(spec["n_resamples"]), int(spec["n_permutations"])
     boot = np.full((n_resamples, len(scores)), np.nan)
     if n_resamples >= 2:
         boot = bootstrap(layer_vecs, brain[iu][None], method=method, n_resamples=n_resamples, resample="stimuli",
                          ci=float(spec.get("ci", 0.95)), random_state=boot_seed).samples
     null = None
-    if n_permutations:
-        rng = np.random.default_rng(perm_seed)
-        perms = np.stack([rng.permutation(n) for _ in range(n_permutations)])
-        permuted = brain[perms[:, iu[0]], perms[:, iu[1]]]  # (n_permutations, n_pairs)
-        null = compare_all(layer_vecs, permuted, method).T  # (n_permutations, L)
+    if n_permutations:  # the brain RDM's condition labels shuffled, streamed in memory-bounded blocks
+        null = permutation_test(layer_vecs, brain[iu], method=method, n_permutations=n_permutations,
+                                random_state=perm_seed).null  # (n_permutations, L)
     return _rows(spec, scores, boot, null, metric=(f"trsa-{method}" if spec["method"] == "trsa" else method),
                  extra={"n_conditions": n})
 

@@ -151,9 +151,9 @@ def _rsa_ceiling(subjects: list[tuple[str, dict]], items: list, method: str, opt
         mats = np.stack([_reindex(r, reps_items, common) for r in reps])
     if trsa:
         mats = topo_transform(mats, options)
-    from ..rsa import noise_ceiling
+    from ..rsa import rdm_ceiling
 
-    lower, upper = noise_ceiling(mats, method=method, rdm_descriptor="index")
+    lower, upper = rdm_ceiling(mats, method=method, rdm_descriptor="index")
     return float(lower), float(upper)
 
 

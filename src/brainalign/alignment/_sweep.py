@@ -165,7 +165,7 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
       ROI's channels. For signal plus noise of variance ratio ``snr`` this is
       ``sqrt(snr / (1 + snr))``, not the (higher) ceiling of the mean of all repeats
       (slightly above what a perfect model reaches within folds of few stimuli).
-    - RSA / tRSA: the upper bound of :func:`brainalign.rsa.noise_ceiling` over subjects
+    - RSA / tRSA: the upper bound of :func:`brainalign.rsa.rdm_ceiling` over subjects
       (or over one subject's run halves / RDM repeats); the lower bound is ``ceiling_low``.
 
     Examples

@@ -7,15 +7,15 @@ the Kendall taus use an O(n log n) discordant-pair count per pair.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+import warnings
 from typing import Any
 
 import numpy as np
 
 from .._utils import check_option
-from ._common import as_vectors, n_cond_from_pairs
-from ._ranks import centred_ranks_into, dense_ranks, kendall_counts
+from ._common import (condition_labels, match_conditions, n_cond_from_pairs, rdm_vectors,
+                      reorder_vectors)
+from ._ranks import centred_rank_rows, dense_ranks, kendall_counts, map_threads, rank_products
 
 __all__ = ["compare", "COMPARE_METHODS"]
 
@@ -48,11 +48,17 @@ def compare(rdms_a: Any, rdms_b: Any, *, method: str = "spearman") -> np.ndarray
 
     Notes
     -----
-    Missing dissimilarities (NaN) are handled as rsatoolbox does: a pair that is NaN in any
-    RDM of either set is dropped from every comparison, and the two sets must have NaNs at
-    the same pairs (otherwise a ValueError says how many differ). A constant RDM has zero
-    norm after centring; its cosine / correlation similarities are 0 (as rsatoolbox), and its
-    tau-b is NaN (as scipy).
+    Conditions are matched by label: when both arguments are ``RDMs`` that share a pattern
+    descriptor with unique values (e.g. ``stimulus_id``), ``rdms_b`` is reordered to the
+    conditions of ``rdms_a``, and different condition sets raise a ValueError. Arrays
+    carry no labels and are matched by position.
+
+    Missing dissimilarities (NaN): when the two sets have NaNs at the same pairs, a pair that
+    is NaN in any RDM is dropped from every comparison (as rsatoolbox does). When they differ
+    (where rsatoolbox raises), each similarity uses the pairs present in both of its RDMs
+    (pairwise deletion) and a warning says so. Infinite dissimilarities raise. A constant
+    RDM has zero norm after centring; its cosine / correlation similarities are 0 (as
+    rsatoolbox), and its tau-b is NaN (as scipy).
 
     Examples
     --------
@@ -62,12 +68,51 @@ def compare(rdms_a: Any, rdms_b: Any, *, method: str = "spearman") -> np.ndarray
     1.0
     """
     check_option("method", method, COMPARE_METHODS)
-    va, vb = _vectors_pair(rdms_a, rdms_b)
+    va, vb = aligned_vectors(rdms_a, rdms_b, names=("rdms_a", "rdms_b"))
+    return compare_vectors(va, vb, method=method, names=("rdms_a", "rdms_b"))
+
+
+def aligned_vectors(rdms_a: Any, rdms_b: Any, *, names: tuple[str, str], prefer: str | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of both arguments, ``rdms_b``'s conditions reordered to those of ``rdms_a``
+    when both carry condition labels (see :func:`match_conditions`)."""
+    va = rdm_vectors(rdms_a, names[0])
+    vb = va if rdms_b is rdms_a else rdm_vectors(rdms_b, names[1])
+    if va.shape[1] != vb.shape[1]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must describe the same conditions: {names[0]} has "
+            f"{n_cond_from_pairs(va.shape[1])} conditions ({va.shape[1]} pairs), {names[1]} has "
+            f"{n_cond_from_pairs(vb.shape[1])} ({vb.shape[1]} pairs)."
+        )
+    if rdms_b is not rdms_a:
+        perm = match_conditions(condition_labels(rdms_b), condition_labels(rdms_a), source_name=names[1],
+                                target_name=names[0], prefer=prefer)
+        if perm is not None:
+            vb = reorder_vectors(vb, perm)
+    return va, vb
+
+
+def compare_vectors(va: np.ndarray, vb: np.ndarray, *, method: str,
+                    names: tuple[str, str] = ("rdms_a", "rdms_b")) -> np.ndarray:
+    """:func:`compare` on (n_a, n_pairs) and (n_b, n_pairs) float64 vectors (``vb is va`` allowed);
+    ``names`` are the caller's names of the two arguments, for messages."""
     if method in ("cosine", "corr"):
         out = _fast_cosine(va, vb, centre=method == "corr")
         if out is not None:  # None: some value is NaN / inf (or overflows when squared)
             return out
-    va, vb, keep = _check_missing(va, vb)
+    prepared = _check_missing(va, vb, names)
+    if isinstance(prepared, list):  # NaNs at different pairs: pairwise deletion, block by block
+        out = np.empty((va.shape[0], vb.shape[0]))
+        for rows_a, rows_b, keep in prepared:
+            sub_b = vb[np.ix_(rows_b, keep)]
+            out[np.ix_(rows_a, rows_b)] = _compare_clean(va[np.ix_(rows_a, keep)], sub_b, method, keep)
+        return out
+    va, vb, keep = prepared
+    return _compare_clean(va, vb, method, keep)
+
+
+def _compare_clean(va: np.ndarray, vb: np.ndarray, method: str, keep: np.ndarray) -> np.ndarray:
+    """Comparison of vectors without missing values (``keep``: the kept pairs of the full RDM)."""
     if method == "cosine":
         return _cosine(va, vb)
     if method == "corr":
@@ -82,44 +127,52 @@ def compare(rdms_a: Any, rdms_b: Any, *, method: str = "spearman") -> np.ndarray
     return _kendall(va, vb, variant="a" if method == "tau-a" else "b")
 
 
-def _vectors_pair(rdms_a: Any, rdms_b: Any) -> tuple[np.ndarray, np.ndarray]:
-    va = as_vectors(rdms_a, "rdms_a")
-    vb = rdms_a if rdms_b is rdms_a else None
-    vb = va if vb is not None else as_vectors(rdms_b, "rdms_b")
-    if va.shape[1] != vb.shape[1]:
-        raise ValueError(
-            f"rdms_a and rdms_b must describe the same conditions: rdms_a has "
-            f"{n_cond_from_pairs(va.shape[1])} conditions ({va.shape[1]} pairs), rdms_b has "
-            f"{n_cond_from_pairs(vb.shape[1])} ({vb.shape[1]} pairs)."
-        )
-    return va, vb
-
-
 def _all_finite(v: np.ndarray) -> bool:
     """True if no NaN / inf in ``v`` (one BLAS pass: a row sum is finite only then, barring
     overflow, which merely sends the caller to the exact element-wise checks)."""
     return bool(np.isfinite(v @ np.ones(v.shape[1])).all())
 
 
-def _check_missing(va: np.ndarray, vb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_missing(va: np.ndarray, vb: np.ndarray, names: tuple[str, str]):
+    """(va, vb, keep) with the commonly missing pairs dropped, or, when the two sets have NaNs at
+    different pairs, a list of (rows_a, rows_b, keep) blocks for pairwise deletion."""
     if _all_finite(va) and (vb is va or _all_finite(vb)):
         return va, vb, np.ones(va.shape[1], bool)
-    if np.isinf(va).any() or np.isinf(vb).any():
-        raise ValueError("RDMs contain infinite dissimilarities; replace them (e.g. by NaN to drop the pair).")
-    nan_a, nan_b = np.isnan(va).any(0), np.isnan(vb).any(0)
-    if not np.array_equal(nan_a, nan_b):
-        raise ValueError(
-            f"rdms_a and rdms_b have missing values (NaN) at different pairs ({int(nan_a.sum())} vs "
-            f"{int(nan_b.sum())} pairs, {int((nan_a != nan_b).sum())} differ); rsatoolbox refuses "
-            "this too. Set the same pairs to NaN in both, or drop the conditions."
-        )
-    keep = ~nan_a
-    if not keep.all():
+    for v, name in ((va, names[0]), (vb, names[1])):
+        if np.isinf(v).any():
+            row, col = (int(i) for i in np.argwhere(np.isinf(v))[0])
+            raise ValueError(
+                f"{name} contain infinite dissimilarities ({int(np.isinf(v).sum())}, first in RDM {row} at "
+                f"pair {col}); replace them by NaN to treat them as missing, or fix the RDMs."
+            )
+    nan_a, nan_b = np.isnan(va), (np.isnan(vb) if vb is not va else None)
+    any_a = nan_a.any(0)
+    any_b = any_a if nan_b is None else nan_b.any(0)
+    if np.array_equal(any_a, any_b):
+        keep = ~any_a
         if keep.sum() < 2:
-            raise ValueError("Fewer than 2 dissimilarities are left after dropping NaN pairs.")
-        va = va[:, keep]
-        vb = va if vb is va else vb[:, keep]
-    return va, vb, keep
+            raise ValueError(f"Fewer than 2 dissimilarities of {names[0]} and {names[1]} are not NaN.")
+        va_k = va[:, keep]
+        return va_k, (va_k if vb is va else vb[:, keep]), keep
+    warnings.warn(
+        f"{names[0]} and {names[1]} have missing values (NaN) at different pairs ({int(any_a.sum())} vs "
+        f"{int(any_b.sum())} pairs, {int((any_a != any_b).sum())} differ): each similarity uses the pairs "
+        "present in both of its RDMs (pairwise deletion; rsatoolbox refuses such input).",
+        RuntimeWarning, stacklevel=3,
+    )
+    blocks = []
+    pat_a, inv_a = np.unique(nan_a, axis=0, return_inverse=True)
+    pat_b, inv_b = np.unique(nan_b, axis=0, return_inverse=True)
+    for ia, mask_a in enumerate(pat_a):
+        for ib, mask_b in enumerate(pat_b):
+            keep = ~(mask_a | mask_b)
+            if keep.sum() < 2:
+                raise ValueError(
+                    f"An RDM of {names[0]} and one of {names[1]} share fewer than 2 dissimilarities that are "
+                    "not NaN; they cannot be compared."
+                )
+            blocks.append((np.flatnonzero(inv_a.ravel() == ia), np.flatnonzero(inv_b.ravel() == ib), keep))
+    return blocks
 
 
 def _fast_cosine(va: np.ndarray, vb: np.ndarray, *, centre: bool, chunk: int = 8192) -> np.ndarray | None:
@@ -160,7 +213,7 @@ def _fast_cosine(va: np.ndarray, vb: np.ndarray, *, centre: bool, chunk: int = 8
         return num, ssa, ssb, sa, sb
 
     half = (m // 2) // chunk * chunk if m >= 4 * chunk else 0
-    parts = _map_threads(part, [(0, half), (half, m)] if half else [(0, m)])
+    parts = map_threads(part, [(0, half), (half, m)] if half else [(0, m)])
     num, ssa, ssb, sa, sb = (sum(p[k] for p in parts) for k in range(5))
     if not (np.isfinite(num).all() and np.isfinite(ssa).all() and np.isfinite(ssb).all()):
         return None
@@ -171,44 +224,33 @@ def _fast_cosine(va: np.ndarray, vb: np.ndarray, *, centre: bool, chunk: int = 8
     return _ratio(num, np.sqrt(ssa), np.sqrt(ssb))
 
 
-def _map_threads(fn, items: list) -> list:
-    """``[fn(x) for x in items]`` on up to 2 threads (numpy's sorts and gathers release the
-    GIL); a local pool, no global thread setting is touched."""
-    n_workers = min(2, os.cpu_count() or 1, len(items))
-    if n_workers < 2:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(n_workers) as pool:
-        return list(pool.map(fn, items))
-
-
-def _centred_ranks(v: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Centred average ranks of each row (into ``out``) and their sums of squares."""
-    out = np.empty(v.shape) if out is None else out
-    rows = list(range(v.shape[0]))
-    if v.shape[1] < 50_000:  # small RDMs (e.g. bootstrap loops): a pool costs more than it saves
-        ss = [centred_ranks_into(v[i], out[i]) for i in rows]
-    else:
-        ss = _map_threads(lambda i: centred_ranks_into(v[i], out[i]), rows)
-    return out, np.asarray(ss, dtype=np.float64)
-
-
-def _rank_compare(va: np.ndarray, vb: np.ndarray, *, rho_a: bool, block: int = 8) -> np.ndarray:
-    """Spearman (or rho-a) of all row pairs. The smaller set is ranked once and kept; the
-    larger one is ranked ``block`` rows at a time into one reused buffer, so memory stays
-    O((n_small + block) * n_pairs) and only one matrix product per block touches it."""
+def _rank_compare(va: np.ndarray, vb: np.ndarray, *, rho_a: bool, block: int | None = None) -> np.ndarray:
+    """Spearman (or rho-a) of all row pairs. The smaller set is ranked once and kept. The
+    larger one: many rows of moderate length are ranked all at once (one 2-D sort, the small
+    set's ranks gathered in each row's order, :func:`rank_products`); otherwise ``block`` rows
+    at a time (as many as fit in 64 MB, at least 8) into one reused buffer, so memory stays
+    O((n_small + block) * n_pairs)."""
     if vb is not va and va.shape[0] > vb.shape[0]:
         return _rank_compare(vb, va, rho_a=rho_a, block=block).T
     m = va.shape[1]
-    ra, ssa = _centred_ranks(va)
+    block = block or max(8, (64 * 1024**2) // (8 * m))
+    ra, ssa = centred_rank_rows(va)
     if vb is va:
         num, ssb = ra @ ra.T, ssa
+    elif vb.shape[0] > 8 and m <= 4096:
+        num = np.empty((va.shape[0], vb.shape[0]))
+        ssb = np.empty(vb.shape[0])
+        step = max(1, 4_000_000 // m)
+        for start in range(0, vb.shape[0], step):
+            stop = min(start + step, vb.shape[0])
+            num[:, start:stop], ssb[start:stop] = rank_products(ra, vb[start:stop])
     else:
         num = np.empty((va.shape[0], vb.shape[0]))
         ssb = np.empty(vb.shape[0])
         buf = np.empty((min(block, vb.shape[0]), m))
         for start in range(0, vb.shape[0], block):
             stop = min(start + block, vb.shape[0])
-            rb, ssb[start:stop] = _centred_ranks(vb[start:stop], buf[: stop - start])
+            rb, ssb[start:stop] = centred_rank_rows(vb[start:stop], buf[: stop - start])
             num[:, start:stop] = ra @ rb.T
     if rho_a:
         return num / (m**3 - m) * 12

@@ -9,10 +9,15 @@ import pandas as pd
 
 from .._docs import fill_doc
 from .._utils import Bunch, check_option, check_random_state, progress_bar
-from ._common import as_vectors, n_cond_from_pairs
-from ._compare import compare
+from ._common import n_cond_from_pairs
+from ._compare import aligned_vectors, compare_vectors
 
-__all__ = ["bootstrap", "bootstrap_pairs", "take_pairs"]
+__all__ = ["bootstrap", "bootstrap_pairs", "take_pairs", "MIN_BOOTSTRAP_CONDITIONS"]
+
+#: Fewest conditions a bootstrap over conditions accepts: with 3, every resample either
+#: repeats the original RDM or keeps fewer than 3 distinct pairs (dropped), so the spread is
+#: 0; with 4, the resamples are 3-pair sub-RDMs whose rank correlations take 4 values.
+MIN_BOOTSTRAP_CONDITIONS = 5
 
 
 def bootstrap_pairs(n_cond: int, sample: np.ndarray) -> np.ndarray:
@@ -63,13 +68,16 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_re
     Parameters
     ----------
     model_rdms : rsatoolbox.rdm.RDMs or array, n_models RDMs (e.g. one per layer)
+        When both arguments are ``RDMs`` sharing a condition label (pattern descriptor, e.g.
+        ``stimulus_id``), the models are reordered to the conditions of the data.
     data_rdms : rsatoolbox.rdm.RDMs or array, n_data RDMs
     method : str
         Comparison method (:func:`compare`).
     %(n_resamples)s
     resample : {"stimuli", "subjects", "both"}
-        Stimuli: duplicated stimuli contribute no self-pairs (rsatoolbox's convention).
-        Subjects: whole groups of data RDMs sharing ``rdm_descriptor`` are drawn.
+        Stimuli: duplicated stimuli contribute no self-pairs (rsatoolbox's convention); needs
+        at least 5 conditions. Subjects: whole groups of data RDMs sharing
+        ``rdm_descriptor`` are drawn; needs at least 2 subjects.
     rdm_descriptor : str
         Rdm descriptor of ``data_rdms`` that names the subject ("index": each RDM).
     ci : float
@@ -97,10 +105,17 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_re
         raise ValueError(f"ci must be in (0, 1); got {ci}.")
     if n_resamples < 2:
         raise ValueError(f"n_resamples must be at least 2; got {n_resamples}.")
-    vm, vd = as_vectors(model_rdms, "model_rdms"), as_vectors(data_rdms, "data_rdms")
-    if vm.shape[1] != vd.shape[1]:
-        raise ValueError(f"Models have {vm.shape[1]} pairs, data {vd.shape[1]}; they must share conditions.")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)):
+        raise TypeError(f"n_resamples must be an int; got {type(n_resamples).__name__} {n_resamples!r}.")
+    vd, vm = aligned_vectors(data_rdms, model_rdms, names=("data_rdms", "model_rdms"))
     n_cond = n_cond_from_pairs(vd.shape[1])
+    if resample in ("stimuli", "both") and n_cond < MIN_BOOTSTRAP_CONDITIONS:
+        raise ValueError(
+            f"A bootstrap over conditions needs at least {MIN_BOOTSTRAP_CONDITIONS} conditions; the RDMs have "
+            f"{n_cond}. With so few, every resample either repeats the original RDM or keeps fewer than 3 "
+            "distinct pairs, so the standard error would be 0 and the interval of zero width. Use "
+            "resample='subjects' (several subjects), or more conditions."
+        )
     if resample != "stimuli":
         desc = getattr(data_rdms, "rdm_descriptors", {})
         if rdm_descriptor == "index" or rdm_descriptor not in desc:
@@ -110,8 +125,14 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_re
         else:
             groups = np.asarray(desc[rdm_descriptor])
         uniq = np.unique(groups)
+        if uniq.size < 2:
+            raise ValueError(
+                f"A bootstrap over subjects needs at least 2 {rdm_descriptor}s in data_rdms; got {uniq.size}. "
+                "Use resample='stimuli'."
+            )
         members = [np.flatnonzero(groups == g) for g in uniq]
     rng = check_random_state(random_state)
+    names = ("model_rdms", "data_rdms")
     samples = np.empty((n_resamples, vm.shape[0]))
     for b in progress_bar(range(n_resamples), verbose=verbose, total=n_resamples, desc="bootstrap"):
         rows = np.arange(vd.shape[0])
@@ -123,10 +144,11 @@ def bootstrap(model_rdms: Any, data_rdms: Any, *, method: str = "spearman", n_re
             if (idx >= 0).sum() < 3:
                 samples[b] = np.nan
                 continue
-            samples[b] = compare(take_pairs(vm, idx), take_pairs(vd[rows], idx), method=method).mean(1)
+            samples[b] = compare_vectors(take_pairs(vm, idx), take_pairs(vd[rows], idx), method=method,
+                                         names=names).mean(1)
         else:
-            samples[b] = compare(vm, vd[rows], method=method).mean(1)
-    point = compare(vm, vd, method=method).mean(1)
+            samples[b] = compare_vectors(vm, vd[rows], method=method, names=names).mean(1)
+    point = compare_vectors(vm, vd, method=method, names=names).mean(1)
     alpha = (1 - ci) / 2
     names = _names(model_rdms, vm.shape[0], "model")
     lo, hi = np.nanquantile(samples, [alpha, 1 - alpha], axis=0)

@@ -15,6 +15,9 @@ An RDM of 1,000 stimuli has ~500,000 dissimilarities; scipy's ``rankdata`` and
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 try:  # compiled O(n log n) discordant-pair counter (Fenwick tree) shipped with scipy
@@ -22,7 +25,8 @@ try:  # compiled O(n log n) discordant-pair counter (Fenwick tree) shipped with 
 except Exception:  # pragma: no cover - depends on the scipy build
     _scipy_kendall_dis = None
 
-__all__ = ["sort_order", "average_ranks", "centred_ranks_into", "dense_ranks", "kendall_counts"]
+__all__ = ["sort_order", "average_ranks", "centred_ranks_into", "centred_rank_rows", "rank_rows",
+           "rank_products", "sorted_order_rows", "dense_ranks", "kendall_counts", "map_threads"]
 
 _INDEX_CACHE: dict = {}
 
@@ -149,6 +153,100 @@ def _centred_arange(m: int) -> np.ndarray:
             _CENTRED_CACHE.clear()
         _CENTRED_CACHE[m] = r
     return r
+
+
+def map_threads(fn, items: list) -> list:
+    """``[fn(x) for x in items]`` on up to 2 threads (numpy's sorts, gathers and BLAS calls
+    release the GIL); a local pool, no global thread setting is touched."""
+    n_workers = min(2, os.cpu_count() or 1, len(items))
+    if n_workers < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(n_workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def centred_rank_rows(v: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Centred average ranks of each row of a finite 2-D array (into ``out``) and their sums
+    of squares. Rows are ranked on 2 threads when there is enough work to pay for them."""
+    out = np.empty(v.shape) if out is None else out
+    rows = list(range(v.shape[0]))
+    if v.size < 200_000 or v.shape[0] < 2:
+        ss = [centred_ranks_into(v[i], out[i]) for i in rows]
+    else:
+        half = len(rows) // 2
+
+        def part(chunk):
+            return [centred_ranks_into(v[i], out[i]) for i in chunk]
+
+        ss = [x for p in map_threads(part, [rows[:half], rows[half:]]) for x in p]
+    return out, np.asarray(ss, dtype=np.float64)
+
+
+def sorted_order_rows(v: np.ndarray) -> np.ndarray:
+    """An order that sorts each row of a finite 2-D array (ties in any order), from one 2-D
+    sort of packed (value, index) keys; rows where two different values share a packed key
+    are re-sorted exactly."""
+    r, m = v.shape
+    if m < 64:
+        return np.argsort(v, axis=1)
+    bits = int(m - 1).bit_length()
+    u = _orderable_bits(v.reshape(-1)).reshape(r, m)
+    low = np.uint64((1 << bits) - 1)
+    key = u & ~low
+    key |= np.arange(m, dtype=np.uint64)
+    key.sort(axis=1)
+    order = (key & low).view(np.intp)
+    key >>= np.uint64(bits)
+    close = key[:, 1:] == key[:, :-1]
+    rows = np.flatnonzero(close.any(1))
+    if rows.size:
+        sv = np.take_along_axis(v[rows], order[rows], axis=1)
+        bad = rows[((sv[:, 1:] != sv[:, :-1]) & close[rows]).any(1)]
+        if bad.size:
+            order[bad] = np.argsort(v[bad], axis=1, kind="stable")
+    return order
+
+
+def rank_products(centred: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Products of the centred ranks of each row of ``v`` (r, m) with ``centred`` (k, m) (rows
+    already centred ranks), and the rows' sums of squared centred ranks.
+
+    Many rows are ranked at once without scattering ranks back to their positions: in sorted
+    order a row's centred ranks are ``arange(m) - (m - 1) / 2`` (averaged over ties), so
+    the product with a model is that vector times the model's ranks gathered in the row's
+    order. Returns ``(num (k, r), ss (r,))``.
+    """
+    r, m = v.shape
+    order = sorted_order_rows(v)
+    s = np.take_along_axis(v, order, axis=1)
+    ties = s[:, 1:] == s[:, :-1]
+    pos = np.arange(m) - (m - 1) / 2.0
+    num = np.empty((centred.shape[0], r))
+    for k in range(centred.shape[0]):
+        num[k] = centred[k][order] @ pos
+    ss = np.full(r, (m**3 - m) / 12.0)
+    for i in np.flatnonzero(ties.any(1)):  # rows with ties: average ranks in sorted order
+        starts = np.flatnonzero(np.r_[True, ~ties[i]])
+        counts = np.diff(np.r_[starts, m])
+        cr = np.repeat(starts + (counts - 1) / 2.0, counts) - (m - 1) / 2.0
+        ss[i] = cr @ cr
+        num[:, i] = centred[:, order[i]] @ cr
+    return num, ss
+
+
+def rank_rows(v: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata(v, axis=1)`` for a 2-D array; NaN entries stay NaN and are not
+    ranked (each row's other values, ``inf`` included, get ranks 1..k)."""
+    v = np.asarray(v, dtype=np.float64)
+    out = np.full(v.shape, np.nan)
+    finite = ~np.isnan(v)
+    for i, row in enumerate(v):
+        ok = finite[i]
+        if ok.all():
+            out[i] = average_ranks(row)
+        elif ok.any():
+            out[i, ok] = average_ranks(row[ok])
+    return out
 
 
 def dense_ranks(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
