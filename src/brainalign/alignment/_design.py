@@ -199,11 +199,12 @@ def test_split(labels_run: np.ndarray, labels_story: np.ndarray, test_runs: Any,
     bad = [t for t in names if t not in known]
     if bad:
         raise ValueError(f"{where}: test_runs {bad} are neither runs nor stories of the data (runs: "
-                         f"{list(pd.unique(runs))[:10]}, stories: {list(pd.unique(stories))[:10]}).")
+                         f"{[str(r) for r in pd.unique(runs)][:10]}, stories: "
+                         f"{[str(r) for r in pd.unique(stories)][:10]}).")
     test = np.isin(runs, names) | np.isin(stories, names)
-    shared = sorted(set(stories[test]) & set(stories[~test]))
+    shared = sorted(str(s) for s in set(stories[test]) & set(stories[~test]))
     if shared:
-        where_runs = {s: sorted(set(runs[(stories == s) & ~test])) for s in shared}
+        where_runs = {s: sorted(str(r) for r in set(runs[(stories == s) & ~test])) for s in shared}
         raise ValueError(
             f"{where}: the test story {shared} is also in training (run(s) {where_runs}), so its test score would "
             "reward memorizing it. Name every run of the test story in test_runs (or the story itself).")
