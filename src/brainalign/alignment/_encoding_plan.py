@@ -167,10 +167,10 @@ def _others(models: list[ModelInput], opts: dict) -> list[tuple[ModelInput, str,
 
 
 def _scored(method: str, models: list[ModelInput], opts: dict) -> list[ModelInput]:
-    """The models a method scores: for ``banded``, not the models used only as other bands."""
+    """The models a method scores: for ``banded``, not the (one-layer) models named whole as other bands."""
     if method != "banded":
         return list(models)
-    used = {str(n).partition(":")[0] for n in as_list(opts.get("others"))}
+    used = {str(n) for n in as_list(opts.get("others")) if ":" not in str(n)}
     return [m for m in models if m.name not in used]
 
 
@@ -188,7 +188,9 @@ def build_units(method: str, opts: dict, models: list[ModelInput], entries: list
             out = D.build_design(model, layer, grid, plan["kind"], opts, lagged=method != "trf")
             if not np.array_equal(out.keep, plan["keep"]):
                 raise RuntimeError("align_to kept other samples than the sweep planned (trim); please report this.")
-            designs[k] = out.X
+            # the responses' precision: float32 data get float32 designs (half the memory of every layer's X)
+            dtype = e.data.data.dtype if e.data.data.dtype.kind == "f" else np.float64
+            designs[k] = np.asarray(out.X, dtype=np.result_type(dtype, np.float32))
         return designs[k]
 
     def brain_side(idx: int, model: ModelInput, plan: dict) -> dict:

@@ -18,11 +18,13 @@ process, in a thread pool or on a Dask worker.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._utils import logger
 from ._methods import _rows, _seeds
 
 ENCODING_DEFAULTS = {"alphas": None, "outer_cv": "stimulus", "stimulus_folds": 5, "gap": None,
@@ -106,6 +108,12 @@ def _extra(spec: dict, n_channels: int, n_folds: int) -> dict:
     return out
 
 
+def _log_layer(spec: dict, k: int, fit_s: float, stats_s: float, shape: tuple) -> None:
+    logger.info("%s unit %s | %s | %s: layer %s fitted in %.2f s, statistics %.2f s (%d samples x %d channels)",
+                spec["method"], spec["model"], spec["subject"], spec["roi"], spec["layers"][k], fit_s, stats_s,
+                shape[0], shape[1])
+
+
 def _as_dtype(X: Any, dtype: np.dtype) -> np.ndarray:
     return np.asarray(X, dtype=dtype)
 
@@ -138,6 +146,7 @@ def encoding_unit(spec: dict) -> list[dict]:
         cv_kwargs["inner_cv"] = WithinRunKFold(int(spec["inner_kfold"]))
     stats, scores, voxel, splits = None, [], [], None
     for k, X in enumerate(spec["X"]):
+        t0 = time.perf_counter()
         res = cross_validate_encoding(_as_dtype(X, Y.dtype), Y, groups=spec["groups"], return_predictions=True,
                                       stimulus_ids=spec.get("stimulus_ids"), **cv_kwargs)
         pred = np.asarray(res["predictions"])
@@ -147,7 +156,9 @@ def encoding_unit(spec: dict) -> list[dict]:
         splits = [(tr, te) for tr, te in res["splits"]]
         if stats is None:
             stats = _FoldStats(spec, splits, len(spec["X"]))
+        t1 = time.perf_counter()
         stats.add(k, Y, pred, scores[k])
+        _log_layer(spec, k, t1 - t0, time.perf_counter() - t1, Y.shape)
     rows = stats.rows(_ceiling_spec(spec), scores, metric="pearson_r", extra=_extra(spec, Y.shape[1], len(splits)))
     rows[0]["_voxel_scores"] = np.stack(voxel)
     return rows
