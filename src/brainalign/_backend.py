@@ -15,8 +15,16 @@ import numpy as np
 from ._utils import check_option
 
 
-def resolve_device(device: Any = "auto"):
+def resolve_device(device: Any = "auto", *, need_float64: bool = False):
     """``"auto"`` -> CUDA, then MPS, then CPU; a string or ``torch.device`` is checked.
+
+    Parameters
+    ----------
+    device : "auto", None, str or torch.device
+    need_float64 : bool
+        The caller computes in float64 (e.g. the ridge solvers' decompositions). ``"auto"``
+        then never picks a device without float64 (Apple's MPS), and asking for such a
+        device explicitly raises a ValueError that says so.
 
     Raises a ValueError when a CUDA/MPS device is asked for but not available.
     """
@@ -29,7 +37,7 @@ def resolve_device(device: Any = "auto"):
             if torch.cuda.is_available():
                 return torch.device("cuda")
             mps = getattr(torch.backends, "mps", None)
-            if mps is not None and mps.is_available():
+            if not need_float64 and mps is not None and mps.is_available():
                 return torch.device("mps")
             return torch.device("cpu")
         try:
@@ -44,6 +52,11 @@ def resolve_device(device: Any = "auto"):
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise ValueError(f"device={device!r} was asked for but MPS is not available here; use 'auto' or 'cpu'.")
+        if need_float64:
+            raise ValueError(
+                f"device={device!r}: this computation needs float64, which Apple's MPS devices do not "
+                "support; use device='cpu' (or 'auto', which skips MPS here)."
+            )
     return dev
 
 

@@ -3,8 +3,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from brainalign.encoding import TRF, BandedRidgeCV, RidgeCV
 
 _EST = [
-    RidgeCV(alphas=[0.1, 1.0, 10.0], cv=2, verbose=False),
-    BandedRidgeCV(alphas=[0.1, 10.0], grid_steps=1, cv=2, verbose=False),
+    RidgeCV(alphas=[0.1, 1.0, 10.0], cv=2),
+    RidgeCV(alphas=[0.1, 1.0, 10.0], cv=2, scoring="pearson_r", alpha_per_target=False),
+    BandedRidgeCV(alphas=[0.1, 10.0], n_iter=2, cv=2),
     TRF(tmin=0.0, tmax=0.02, sfreq=100.0, alphas=[0.1, 10.0], cv=2),
 ]
 

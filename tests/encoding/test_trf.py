@@ -192,9 +192,9 @@ def test_trf_errors(rng):
     with pytest.raises(ValueError, match="groups has shape \\(3,\\) but X has 100 samples"):
         TRF(tmin=0.0, tmax=0.02, sfreq=100.0, alphas=1.0).fit(X, Y, groups=[0, 1, 2])
     overlapping = [(np.arange(0, 60), np.arange(50, 100)), (np.arange(50, 100), np.arange(0, 50))]
-    with pytest.raises(ValueError, match=r"Fold 0: 10 samples are both in training and validation"):
+    with pytest.raises(ValueError, match=r"Fold 0: 10 samples are in both the training and the validation set"):
         TRF(tmin=0.0, tmax=0.02, sfreq=100.0, alphas=[1.0, 2.0], cv=overlapping).fit(X, Y)
-    with pytest.raises(ValueError, match=r"Fold 0 has validation indices outside 0..99"):
+    with pytest.raises(ValueError, match=r"Fold 0: \d+ validation indices are outside 0..99"):
         TRF(tmin=0.0, tmax=0.02, sfreq=100.0, alphas=[1.0, 2.0], cv=[(np.arange(50), np.arange(50, 120))]).fit(X, Y)
     with pytest.raises(ValueError, match=r"Fold 0 repeats 1 training samples"):
         TRF(tmin=0.0, tmax=0.02, sfreq=100.0, alphas=[1.0, 2.0], cv=[(np.r_[0:50, 3], np.arange(50, 100))]).fit(X, Y)

@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 
 from .._backend import to_numpy
-from .._utils import Bunch, progress_bar
+from .._docs import fill_doc
+from .._utils import Bunch, check_finite, progress_bar
+from ._params import DEFAULT_ALPHAS
 
-__all__ = ["check_cv", "cross_validate_encoding"]
+__all__ = ["check_cv", "check_splits", "cross_validate_encoding"]
 
 
 def check_cv(cv: Any, n_samples: int, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -19,10 +21,12 @@ def check_cv(cv: Any, n_samples: int, groups: Any = None) -> list[tuple[np.ndarr
 
     Parameters
     ----------
-    cv : int, "run" / "loro", scikit-learn splitter, or iterable of (train, test)
+    cv : int, "run" / "loro", scikit-learn splitter, iterable of (train, validation), or None
         An int gives ``KFold(cv)`` (contiguous blocks, no shuffling: time series stay whole)
         or, with ``groups``, ``GroupKFold(cv)`` (whole runs left out). ``"run"`` leaves one
-        group (run) out at a time and needs ``groups``.
+        group (run) out at a time and needs ``groups``. None means 5. Any splitter works,
+        including those whose training set is not the complement of the validation set
+        (``TimeSeriesSplit``).
     n_samples : int
     groups : array of shape (n_samples,), optional
         Run (or session) label of every sample.
@@ -30,12 +34,19 @@ def check_cv(cv: Any, n_samples: int, groups: Any = None) -> list[tuple[np.ndarr
     Returns
     -------
     list of (train_indices, validation_indices)
+        Integer arrays; every fold has at least 2 samples in each set, no index outside
+        ``0 .. n_samples - 1`` and no sample in both sets (each of these raises a ValueError).
 
     Examples
     --------
     >>> [len(v) for _, v in check_cv(2, 6)]
     [3, 3]
     """
+    return [(tr, va) for tr, va, _ in _check_cv_folds(cv, n_samples, groups)]
+
+
+def _check_cv_folds(cv: Any, n_samples: int, groups: Any = None) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    """:func:`check_cv`, returning :func:`check_splits`' triples (train, validation, complement)."""
     from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut
 
     if groups is not None:
@@ -43,53 +54,104 @@ def check_cv(cv: Any, n_samples: int, groups: Any = None) -> list[tuple[np.ndarr
         if groups.shape != (n_samples,):
             raise ValueError(f"groups has shape {groups.shape} but there are {n_samples} samples; give one label per sample.")
     n_groups = len(np.unique(groups)) if groups is not None else None
+    if cv is None:
+        cv = 5
     if isinstance(cv, str):
         if cv not in ("run", "loro"):
             raise ValueError(f"Invalid value for the 'cv' parameter: {cv!r}. Allowed strings are 'run' and 'loro'; "
-                             "or give an int, a scikit-learn splitter or a list of (train, test) pairs.")
+                             "or give an int, a scikit-learn splitter or a list of (train, validation) pairs.")
         if groups is None:
             raise ValueError("cv='run' leaves one run out at a time and needs groups (one run label per sample).")
         if n_groups < 2:
             raise ValueError(f"cv='run' needs at least 2 runs; groups has {n_groups}.")
         splits = list(LeaveOneGroupOut().split(np.zeros(n_samples), groups=groups))
-    elif isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+    elif isinstance(cv, (int, np.integer)) and not isinstance(cv, (bool, np.bool_)):
         if cv < 2:
-            raise ValueError(f"cv must be at least 2 folds, got {cv}.")
+            raise ValueError(f"cv must be at least 2 folds (each fold is held out once), got cv={cv}.")
         if groups is not None:
+            if n_groups < 2:
+                raise ValueError(f"groups has a single distinct value ({groups[0]!r}): leaving whole groups (runs) "
+                                 "out needs at least 2 of them. Give one label per run, or no groups for "
+                                 "contiguous K-fold blocks.")
             if n_groups < cv:
                 raise ValueError(f"Fewer groups than folds: {n_groups} distinct groups (runs) for cv={cv} folds. "
                                  f"Use cv<={n_groups} or cv='run'.")
             splits = list(GroupKFold(n_splits=int(cv)).split(np.zeros(n_samples), groups=groups))
         else:
+            if n_samples < 4:
+                raise ValueError(f"{n_samples} samples are too few to cross-validate: the smallest CV (cv=2) needs "
+                                 "at least 4 samples (2 per fold).")
             if n_samples < 2 * cv:
                 raise ValueError(f"{n_samples} samples are too few for cv={cv} folds: every fold needs at least "
-                                 f"2 samples. Use cv<={max(n_samples // 2, 1)}.")
+                                 f"2 samples. Use 2 <= cv <= {n_samples // 2}.")
             splits = list(KFold(n_splits=int(cv)).split(np.zeros(n_samples)))
     elif hasattr(cv, "split"):
         splits = list(cv.split(np.zeros(n_samples), groups=groups))
     else:
-        splits = list(cv)
+        splits = cv
+    return check_splits(splits, n_samples)
+
+
+def _as_indices(a: Any, k: int, which: str, n_samples: int) -> np.ndarray:
+    arr = np.asarray(to_numpy(a))
+    if arr.dtype == bool:
+        raise ValueError(f"Fold {k}: the {which} set is a boolean mask; give integer indices instead "
+                         "(np.flatnonzero(mask)).")
+    if arr.size == 0:
+        arr = arr.astype(np.int64)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"Fold {k}: the {which} set must be a 1-D array of integer sample indices; got "
+                         f"dtype {arr.dtype} and shape {arr.shape}.")
+    bad = (arr < 0) | (arr >= n_samples)
+    if bad.any():
+        raise ValueError(f"Fold {k}: {int(bad.sum())} {which} indices are outside 0..{n_samples - 1} "
+                         f"(there are {n_samples} samples): {arr[bad][:5].tolist()}. Indices count the rows "
+                         "of X as given (negative indices are not allowed).")
+    return arr.astype(np.int64, copy=False)
+
+
+def check_splits(splits: Any, n_samples: int) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    """Check (train, validation) pairs; return them with a flag "training = complement".
+
+    The flag lets the solvers take training cross-products as "all minus validation"
+    (the fast path); any other fold is solved from its own training rows.
+    """
     out = []
-    for k, (tr, va) in enumerate(splits):
-        tr, va = np.asarray(tr, dtype=np.int64), np.asarray(va, dtype=np.int64)
+    for k, pair in enumerate(splits):
+        try:
+            tr, va = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"Fold {k} of cv is not a (train, validation) pair of index arrays; got "
+                             f"{type(pair).__name__} {str(pair)[:60]}.") from None
+        tr = _as_indices(tr, k, "training", n_samples)
+        va = _as_indices(va, k, "validation", n_samples)
         if len(tr) < 2 or len(va) < 2:
             raise ValueError(
                 f"Fold {k} has {len(tr)} training and {len(va)} validation samples; every fold needs at least 2 "
                 "of each (a score needs a variance). Use fewer folds or more samples per run."
             )
-        out.append((tr, va))
+        both = np.intersect1d(tr, va)
+        if both.size:
+            raise ValueError(
+                f"Fold {k}: {both.size} samples are in both the training and the validation set "
+                f"(first: {both[:5].tolist()}). A held-out score needs disjoint sets; check the (train, "
+                "validation) pairs given as cv."
+            )
+        complement = len(tr) + len(va) == n_samples and np.unique(tr).size == len(tr)
+        out.append((tr, va, bool(complement)))
     if not out:
-        raise ValueError("The cross-validation gave no folds.")
+        raise ValueError("The cross-validation gave no folds; give at least one (train, validation) pair.")
     return out
 
 
+@fill_doc
 def cross_validate_encoding(
     X: Any,
     brain: Any,
     *,
     outer_cv: Any = "auto",
     inner_cv: Any = 5,
-    alphas: Any = np.logspace(-2, 6, 20),
+    alphas: Any = DEFAULT_ALPHAS,
     groups: Any = None,
     stimulus_ids: Any = None,
     stimulus_folds: int = 5,
@@ -123,12 +185,13 @@ def cross_validate_encoding(
         ``"auto"``: ``"stimulus"`` when the stimuli are known, else ``"run"``.
         ``"stimulus"``: ``stimulus_folds`` folds of whole stimuli (:func:`stimulus_splits`,
         with ``gap``; whole runs when no stimulus occurs in two runs). ``"run"``: leave one
-        run out; an int, a splitter or explicit folds as in :func:`check_cv`.
+        run out; an int, a splitter or explicit folds as in :func:`check_cv`. The test sets
+        must not overlap (every sample is predicted once); training sets need not be complements.
     inner_cv : int, "run", splitter
         Inner folds on the training part for the alpha search. With ``outer_cv="stimulus"``
         an int gives that many folds of whole training stimuli (no gap); otherwise the inner
         folds leave runs out when runs are known.
-    alphas : array of shape (n_alphas,)
+    %(alphas)s
     groups : array of shape (n_samples,), optional
         Run labels when ``brain`` is an array (samples of a run in time order).
     stimulus_ids : array of shape (n_samples,), optional
@@ -141,17 +204,23 @@ def cross_validate_encoding(
     shared_stimuli : {"raise", "warn"}
         What to do when the stimuli are known and an outer test fold shares stimuli with
         its training set (e.g. ``outer_cv="run"`` on repeated stimuli).
-    fit_intercept, scoring, device, dtype, n_targets_batch, verbose
-        As in :class:`RidgeCV`.
+    %(fit_intercept)s
+    %(scoring)s
     return_predictions : bool
-        Also return the held-out predictions, array of shape (n_samples, n_targets).
+        Also return the held-out predictions, array of shape (n_samples, n_targets) (NaN
+        for samples in no test set).
+    %(device)s
+    %(dtype)s
+    %(n_targets_batch)s
+    %(verbose)s
 
     Returns
     -------
     Bunch with ``r`` and ``r2`` (n_targets,) held-out scores (predictions of all outer folds
     concatenated, then scored; ``r_folds`` / ``r2_folds`` (n_outer, n_targets) per fold),
     ``best_alphas`` (n_outer, n_targets), ``splits``, ``outer_cv`` (what was used) and
-    optionally ``predictions``.
+    optionally ``predictions``, all numpy arrays (the predictions in the working dtype, see
+    :class:`RidgeCV`).
 
     Examples
     --------
@@ -184,9 +253,8 @@ def cross_validate_encoding(
         Y = Y[:, None]
     if Xn.shape[0] != Y.shape[0]:
         raise ValueError(f"X and Y have different numbers of samples: X has {Xn.shape[0]}, Y has {Y.shape[0]}.")
-    if not np.isfinite(Y).all():
-        raise ValueError(f"Y (the brain data) contains {int((~np.isfinite(Y)).sum())} NaN or inf values; "
-                         "drop or impute those channels first.")
+    check_finite(Xn, "X (the features)", hint="Remove or impute them first.")
+    check_finite(Y, "Y (the brain data)", hint="Drop or impute those channels first.")
     if stimulus_ids is not None:
         stimulus_ids = np.asarray(stimulus_ids, dtype=object).reshape(-1)
         if len(stimulus_ids) != Xn.shape[0]:
@@ -207,9 +275,15 @@ def cross_validate_encoding(
     if stimulus_ids is not None:
         check_shared_stimuli(outer, stimulus_ids, shared_stimuli=shared_stimuli, where="cross_validate_encoding")
     n, t = Y.shape
+    tested_count = np.bincount(np.concatenate([te for _, te in outer]), minlength=n)
+    if (tested_count > 1).any():
+        twice = np.flatnonzero(tested_count > 1)
+        raise ValueError(f"The test sets of outer_cv overlap: {twice.size} samples are tested more than once (first: "
+                         f"{twice[:5].tolist()}), so the concatenated predictions would mix folds. Use a partition "
+                         "such as 'run', KFold or GroupKFold.")
     r_folds, r2_folds, best = [], [], []
     warned_single_run = False
-    preds = np.zeros((n, t), dtype=np.float32 if dtype in (None, "float32") else np.float64)
+    preds = None
     for tr, te in progress_bar(outer, verbose=verbose, desc="outer folds"):
         g_tr = None if groups is None else np.asarray(groups)[tr]
         inner, g_inner = inner_cv, g_tr
@@ -230,12 +304,14 @@ def cross_validate_encoding(
         model = RidgeCV(alphas=alphas, cv=inner, fit_intercept=fit_intercept, scoring=scoring, device=device,
                         dtype=dtype, n_targets_batch=n_targets_batch, verbose=False)
         model.fit(Xn[tr], Y[tr], groups=g_inner)
-        pred = model.predict(Xn[te])
-        preds[te] = pred.reshape(len(te), t)
-        r_folds.append(pearson_r(Y[te], preds[te]))
-        r2_folds.append(r2_score(Y[te], preds[te]))
+        pred = model.predict(Xn[te]).reshape(len(te), t)
+        if preds is None:
+            preds = np.full((n, t), np.nan, dtype=pred.dtype)
+        preds[te] = pred
+        r_folds.append(pearson_r(Y[te], pred))
+        r2_folds.append(r2_score(Y[te], pred))
         best.append(np.broadcast_to(model.best_alphas_, (t,)))
-    tested = np.unique(np.concatenate([te for _, te in outer]))
+    tested = np.flatnonzero(tested_count)
     out = Bunch(
         r=pearson_r(Y[tested], preds[tested]), r2=r2_score(Y[tested], preds[tested]),
         r_folds=np.stack(r_folds), r2_folds=np.stack(r2_folds), best_alphas=np.stack(best), splits=outer,

@@ -4,21 +4,30 @@ The maths (primal case, ``n_features <= n_train``)
 -------------------------------------------------
 With the centred training Gram matrix ``G = X_trᵀ X_tr = V diag(lam) Vᵀ`` (computed and
 decomposed in float64: it is only ``n_features²``), the ridge weights for every alpha are
-``W(alpha) = V diag(1 / (lam + alpha)) Vᵀ Z`` with ``Z = X_trᵀ Y_tr``. ``Z`` for every fold
-comes from one product on all samples, ``Z_all = Xᵀ Y``, minus the held-out part
-``X_valᵀ Y_val`` (the cheapest way to get it).
+``W(alpha) = V diag(1 / (lam + alpha)) Vᵀ Z`` with ``Z = X_trᵀ Y_tr``. When the training set
+is the complement of the validation set (KFold, GroupKFold, LeaveOneGroupOut...), ``Z`` of
+every fold comes from the product on all samples minus the held-out part (the cheapest way
+to get it); any other fold (TimeSeriesSplit, hand-made lists) uses its own training rows.
+Means are always those of the fold's training rows.
 
 Held-out predictions for every alpha live in a small space: the filters
 ``f_alpha = 1 / (lam + alpha)`` (one row per alpha) have a low numerical rank ``M``
-(Cauchy-like matrix), so ``f_alpha = sum_m C[alpha, m] q_m`` (truncated SVD of the
-row-normalised filter matrix at ``100 * eps`` in float64, ``1e-4`` in float32: far below the
-differences between the CV scores of neighbouring alphas). The ``M`` basis
-predictions ``P_m = X_val V diag(q_m) Vᵀ Z`` are one GEMM of ``(M n_val, n_features)`` by
-``(n_features, n_targets)``, and each alpha's prediction is a cheap combination of them.
-``M <= n_alphas`` always; with a narrow feature spectrum ``M`` is far smaller.
+(Cauchy-like matrix), so ``f_alpha = sum_m C[alpha, m] q_m``, a truncated SVD of the filters
+relative to the least regularized one, ``(lam + alpha_min) / (lam + alpha)``, rows scaled to
+unit norm (error ``100 * eps`` in float64, ``1e-4`` in float32; this weighting keeps ``C`` of
+order 1, so float32 stays accurate when X is ill-conditioned). The ``M`` basis predictions
+``P_m = X_val V diag(q_m) Vᵀ Z`` are one GEMM of ``(n_targets, n_features)`` by
+``(n_features, M n_val)``; the held-out R² (or r) of every alpha then needs only, per target,
+the ``(M, M)`` Gram matrix of the ``P_m`` and their products with the held-out targets (one
+batched product), never every alpha's prediction. ``M <= n_alphas`` always (about 10 for 20
+alphas over 8 decades).
 
-Dual case (``n_features > n_train``): the same with the kernel ``K = X_tr X_trᵀ`` and ``Y_tr``
-in place of ``G`` and ``Z``.
+Dual case (``n_features > n_train``): the same with the kernel ``K = X_tr X_trᵀ`` (every
+fold's block taken from one float64 ``X Xᵀ``) and ``Y_tr`` in place of ``G`` and ``Z``.
+
+Scale: X is multiplied by a power of two (and the alphas by its square) when its entries
+are far from 1, and so is every target column, which changes no result (powers of two
+are exact) but keeps float32 from overflowing or underflowing (``X * 1e20``).
 
 Targets are processed in chunks sized from the free memory of the device
 (:func:`brainalign._backend.available_memory_bytes`, which honours ``BRAINALIGN_MEMORY_LIMIT``).
@@ -26,23 +35,32 @@ Targets are processed in chunks sized from the free memory of the device
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import validate_params
 
+from .._backend import as_tensor, available_memory_bytes, resolve_device, resolve_dtype, to_numpy
 from .._docs import fill_doc
-from .._backend import as_tensor, available_memory_bytes, resolve_device, resolve_dtype
-from .._utils import Bunch, check_option, logger, progress_bar
+from .._utils import Bunch, check_finite, logger, progress_bar
+from ._cv import check_splits
+from ._params import DEFAULT_ALPHAS, RIDGE_CONSTRAINTS, SOLVER_CONSTRAINT
+from ._ridge_math import Fold, Refit, fold_scores, gram64
 
 __all__ = ["solve_ridge", "solve_ridge_cv"]
 
-_SCORINGS = ("r2", "pearson_r")
+_F32, _F64 = torch.float32, torch.float64
+#: entries (or target columns) whose largest magnitude is outside 2**±_SAFE_EXP are rescaled
+_SAFE_EXP = 30
+#: every alpha below (above) this factor times the mean eigenvalue of XᵀX: warn
+_ALPHA_RANGE = 1e10
 
 
 # ----------------------------------------------------------------------------- input checks
 def _check_alphas(alphas: Any) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    arr = np.atleast_1d(np.asarray(to_numpy(alphas), dtype=np.float64))
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"alphas must be a non-empty 1-D sequence of positive numbers; got shape {arr.shape}.")
     bad = ~np.isfinite(arr) | (arr <= 0)
@@ -54,43 +72,71 @@ def _check_alphas(alphas: Any) -> np.ndarray:
     return arr
 
 
-def _resolve(X: Any, device: Any, dtype: Any):
-    if device is None or device == "auto":
-        dev = X.device if isinstance(X, torch.Tensor) else resolve_device("auto")
-    else:
-        dev = resolve_device(device)
-    if dtype is None and isinstance(X, torch.Tensor) and X.dtype == torch.float64:
-        dt = torch.float64
-    else:
+def working_dtype(X: Any, dtype: Any = None):
+    """The solvers' dtype policy: ``dtype`` if given, else X's float precision.
+
+    float32 and float64 are kept; float16 and bfloat16 are computed in float32 (too few
+    digits for a ridge); anything else (integers, booleans) in float64.
+    """
+    if dtype is not None:
         dt = resolve_dtype(dtype)
-    if dt not in (torch.float32, torch.float64):
-        raise ValueError(f"The ridge solvers run in float32 or float64, got dtype {dt}.")
-    return dev, dt
+        if dt not in (_F32, _F64):
+            raise ValueError(f"The ridge solvers run in float32 or float64, got dtype={dtype!r}: half precision "
+                             "has ~3 significant digits, too few for a ridge. Use dtype='float32'.")
+        return dt
+    src = X.dtype if isinstance(X, torch.Tensor) else np.asarray(X).dtype
+    if src in (_F64, np.float64):
+        return _F64
+    if src in (_F32, torch.float16, torch.bfloat16, np.float32, np.float16):
+        return _F32
+    return _F64
+
+
+def _resolve_device(X: Any, device: Any):
+    if device is None or (isinstance(device, str) and device == "auto"):
+        if isinstance(X, torch.Tensor):
+            if X.device.type == "mps":  # no float64 there: decompositions need it
+                logger.info("ridge: X is on an MPS device, which lacks float64; solving on the CPU.")
+                return torch.device("cpu")
+            return X.device
+        return resolve_device("auto", need_float64=True)
+    return resolve_device(device, need_float64=True)
+
+
+def _as_checked(A: Any, name: str, dev, dt) -> torch.Tensor:
+    t = as_tensor(A, device=dev, dtype=dt)
+    if not bool(torch.isfinite(t).all()):
+        orig = to_numpy(A)
+        check_finite(orig, name, hint="Remove or impute them before fitting (e.g. drop channels with NaN).")
+        raise ValueError(
+            f"{name} has values beyond the range of {str(dt).replace('torch.', '')} (largest magnitude "
+            f"{float(np.nanmax(np.abs(orig))):.3g}); pass dtype='float64' or rescale {name}."
+        )
+    return t
 
 
 def _check_xy(X: Any, Y: Any, dev, dt):
-    Xt = as_tensor(X, device=dev, dtype=dt)
-    Yt = as_tensor(Y, device=dev, dtype=dt)
-    if Xt.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(Xt.shape)}.")
-    squeeze = Yt.ndim == 1
-    if squeeze:
-        Yt = Yt[:, None]
-    if Yt.ndim != 2:
-        raise ValueError(f"Y must be 1-D or 2-D (n_samples, n_targets); got shape {tuple(Yt.shape)}.")
-    if Xt.shape[0] != Yt.shape[0]:
+    if getattr(X, "ndim", np.ndim(X)) != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(np.shape(X))}.")
+    y_ndim = getattr(Y, "ndim", np.ndim(Y))
+    if y_ndim not in (1, 2):
+        raise ValueError(f"Y must be 1-D or 2-D (n_samples, n_targets); got shape {tuple(np.shape(Y))}.")
+    if X.shape[0] != Y.shape[0]:
         raise ValueError(
-            f"X and Y have different numbers of samples: X has {Xt.shape[0]}, Y has {Yt.shape[0]}. "
+            f"X and Y have different numbers of samples: X has {X.shape[0]}, Y has {Y.shape[0]}. "
             "They must describe the same time points / stimuli, in the same order."
         )
-    for name, t in (("X", Xt), ("Y", Yt)):
-        if not bool(torch.isfinite(t).all()):
-            n_bad = int((~torch.isfinite(t)).sum())
-            raise ValueError(
-                f"{name} contains {n_bad} NaN or inf values; remove or impute them before fitting "
-                "(e.g. drop voxels with NaN, or BrainData(..., nan_policy='raise') to find them)."
-            )
-    return Xt, Yt, squeeze
+    Xt = _as_checked(X, "X", dev, dt)
+    Yt = _as_checked(Y, "Y", dev, dt)
+    squeeze = Yt.ndim == 1
+    return Xt, (Yt[:, None] if squeeze else Yt), squeeze
+
+
+def _pow2(maxabs: torch.Tensor) -> torch.Tensor:
+    """Powers of two that bring ``maxabs`` near 1 where it is outside 2**±_SAFE_EXP, else 1."""
+    m = maxabs.to(_F64)
+    e = torch.floor(torch.log2(torch.where(m > 0, m, torch.ones_like(m))))
+    return torch.where(e.abs() > _SAFE_EXP, torch.exp2(e), torch.ones_like(e))
 
 
 def _batch_size(n_targets: int, per_target: int, itemsize: int, dev, n_targets_batch: Any) -> int:
@@ -98,145 +144,98 @@ def _batch_size(n_targets: int, per_target: int, itemsize: int, dev, n_targets_b
         budget = available_memory_bytes(dev) // 3  # leave room for BLAS workspaces and the rest
         size = max(1, int(budget // max(1, per_target * itemsize)))
     else:
-        if isinstance(n_targets_batch, bool) or not isinstance(n_targets_batch, (int, np.integer)) or n_targets_batch < 1:
-            raise ValueError(f"n_targets_batch must be 'auto' or a positive integer, got {n_targets_batch!r}.")
         size = int(n_targets_batch)
     return min(size, n_targets)
 
 
-# ----------------------------------------------------------------------------- decompositions
-def _eigh64(M: torch.Tensor):
-    """Eigendecomposition in float64 (on the CPU if the device's float64 eigh fails)."""
-    M64 = M.to(torch.float64)
-    M64 = (M64 + M64.T) / 2
-    if M64.device.type == "cpu":  # LAPACK through numpy is the quickest on the CPU
-        lam, V = np.linalg.eigh(M64.numpy())
-        return torch.from_numpy(lam).clamp_min(0), torch.from_numpy(V)
-    try:
-        lam, V = torch.linalg.eigh(M64)
-    except RuntimeError:  # pragma: no cover - GPU solver failure: fall back to the CPU
-        lam, V = np.linalg.eigh(M64.cpu().numpy())
-        lam, V = torch.from_numpy(lam).to(M.device), torch.from_numpy(V).to(M.device)
-    return lam.clamp_min(0), V
+class _Problem:
+    """Checked, centred and scaled inputs shared by both solvers."""
 
-
-def _alpha_basis(lam: torch.Tensor, alphas: np.ndarray, dt) -> tuple[torch.Tensor, torch.Tensor]:
-    """Low-rank basis of the filters ``1/(lam+alpha)``: returns C (n_alphas, M), Q (M, d)."""
-    al = torch.as_tensor(alphas, dtype=torch.float64, device=lam.device)
-    F = 1.0 / (lam[None, :] + al[:, None])
-    norms = torch.linalg.vector_norm(F, dim=1, keepdim=True)
-    U, s, Vh = torch.linalg.svd(F / norms, full_matrices=False)
-    # float64: exact to float precision; float32: 1e-4 relative, far below the differences
-    # between the CV scores of neighbouring alphas (checked against sklearn in the tests)
-    tol = 100 * torch.finfo(dt).eps if dt == torch.float64 else 1e-4
-    m = max(1, int((s > tol * s[0]).sum()))
-    C = U[:, :m] * s[:m] * norms
-    return C, Vh[:m]
-
-
-class _Fold:
-    """Everything about one fold that does not depend on the targets."""
-
-    def __init__(self, Xc, train, val, alphas, fit_intercept, dual, dt):
-        self.train, self.val = train, val
-        n_tr = len(train)
-        Xtr = Xc[train]
-        self.mu = Xtr.mean(0) if fit_intercept else torch.zeros_like(Xc[0])
-        Xtr64 = (Xtr - self.mu).to(torch.float64)
-        Xv64 = (Xc[val] - self.mu).to(torch.float64)
-        if dual:
-            lam, U = _eigh64(Xtr64 @ Xtr64.T)
-            left = (Xv64 @ Xtr64.T) @ U  # (n_val, n_tr)
-        else:
-            lam, U = _eigh64(Xtr64.T @ Xtr64)
-            left = Xv64 @ U  # (n_val, n_features)
-        self.C, Q = _alpha_basis(lam, alphas, dt)
-        self.n_basis = Q.shape[0]
-        # E[m] = left diag(q_m) Uᵀ, stacked as (M * n_val, d), in the working dtype
-        left, Q, Ut = left.to(dt), Q.to(dt), U.T.to(dt)
-        self.E = (left[None, :, :] * Q[:, None, :]).reshape(-1, left.shape[1]) @ Ut
-        self.C = self.C.to(dt)
-        self.Xval = Xc[val]
-        self.n_tr = n_tr
-        self.dual = dual
+    def __init__(self, X, Y, *, device, dtype, fit_intercept, solver, n_train=None):
+        self.dev = _resolve_device(X, device)
+        self.dt = working_dtype(X, dtype)
+        Xt, self.Y, self.squeeze = _check_xy(X, Y, self.dev, self.dt)
+        self.n, self.p = Xt.shape
+        self.n_targets = self.Y.shape[1]
+        if self.p == 0 or self.n_targets == 0:
+            raise ValueError(f"X has {self.p} features and Y {self.n_targets} targets; both need at least one.")
         self.fit_intercept = fit_intercept
+        self.sx = float(_pow2(torch.linalg.vector_norm(Xt, float("inf"))))
+        if self.sx != 1.0:
+            Xt = Xt / self.sx
+        self.x_mean = Xt.mean(0) if fit_intercept else torch.zeros(self.p, dtype=self.dt, device=self.dev)
+        self.Xc = Xt - self.x_mean if fit_intercept else Xt
+        n_tr = self.n if n_train is None else n_train
+        self.dual = solver == "dual" or (solver == "auto" and self.p > n_tr)
+
+    def targets(self, cols: slice):
+        """Centred, scaled targets of one batch, their means, scales and column sums."""
+        Yb = self.Y[:, cols]
+        y_mean = Yb.mean(0) if self.fit_intercept else torch.zeros_like(Yb[0])
+        Yc = Yb - y_mean if self.fit_intercept else Yb
+        sy = _pow2(torch.linalg.vector_norm(Yc, float("inf"), dim=0))
+        scaled = bool((sy != 1).any())
+        sy = sy.to(self.dt)
+        if scaled:
+            Yc = Yc / sy
+        return Yc, y_mean, sy, scaled
+
+    def store(self, W, Yc_mean, sy, scaled, coef, intercept, cols):
+        """Weights of the scaled problem -> coef (n_targets, n_features) and intercept."""
+        if self.sx != 1.0:
+            W = W / self.sx
+        if scaled:
+            W = W * sy
+        coef[cols] = W.T
+        if self.fit_intercept:
+            intercept[cols] = Yc_mean - (self.x_mean * self.sx) @ W
+
+    def warn_alpha_scale(self, gram: torch.Tensor, alphas_w: np.ndarray, alphas: np.ndarray, stacklevel: int):
+        """Warn when every alpha is negligible, or overwhelming, on the scale of XᵀX."""
+        mean_eig = float(gram.diagonal().sum()) / max(min(self.n, self.p), 1)
+        if not mean_eig > 0:
+            return
+        lo, hi = alphas_w.min() / mean_eig, alphas_w.max() / mean_eig
+        if lo <= _ALPHA_RANGE and hi >= 1 / _ALPHA_RANGE:
+            return
+        what = ("negligible: the fit is unregularized least squares" if hi < 1
+                else "overwhelming: the weights are shrunk to almost 0")
+        grid = (f"alpha={alphas[0]:.3g} is" if alphas.size == 1
+                else f"alphas from {alphas.min():.3g} to {alphas.max():.3g} are")
+        max_abs = self.sx * float(torch.linalg.vector_norm(self.Xc + self.x_mean, float("inf")))
+        warnings.warn(
+            f"On the scale of X (largest |X| = {max_abs:.3g}), {grid} {what}. The mean eigenvalue "
+            f"of XᵀX is {mean_eig * self.sx ** 2:.3g}: standardize X (e.g. sklearn.preprocessing.StandardScaler) "
+            "or give alphas around that value.", stacklevel=stacklevel)
 
 
-def _fold_scores(fold: _Fold, Yc, Z_all, scoring, dt):
-    """Held-out scores (n_alphas, n_batch) of one fold for every alpha."""
-    val = fold.val
-    Yv = Yc[val]
-    n_val = Yv.shape[0]
-    if fold.fit_intercept:
-        tr_mean = (Yc.sum(0) - Yv.sum(0)) / fold.n_tr  # train-fold target means
-    else:
-        tr_mean = torch.zeros_like(Yv[0])
-    if fold.dual:
-        R = Yc[fold.train] - tr_mean
-    else:
-        Z_tr = Z_all - fold.Xval.T @ Yv  # (X_trᵀ Y_tr) on globally centred data
-        R = Z_tr - fold.n_tr * fold.mu[:, None] * tr_mean[None, :]  # centre within the fold
-    M = fold.n_basis
-    P = (fold.E @ R).reshape(M, n_val, -1)  # the one big GEMM of the fold
-    n_b = P.shape[2]
-    yv = Yv - tr_mean  # prediction = P-combination + tr_mean
-    yv0 = Yv - Yv.mean(0)
-    ss_tot = (yv0 * yv0).sum(0)
-    C = fold.C
-    psum = C @ P.sum(1)  # (n_alphas, n_batch)
-    target = yv if scoring == "r2" else yv0
-    # per basis vector (no temporary of P's size)
-    cross = C @ torch.stack([torch.linalg.vecdot(P[m], target, dim=0) for m in range(M)])
-    n_alphas = C.shape[0]
-    # squared norms of every alpha's prediction, over blocks of validation rows so that the
-    # temporary (n_alphas, rows, n_batch) block stays small (~64 MB) and P is read once
-    sq = torch.zeros((n_alphas, n_b), dtype=dt, device=P.device)
-    step = max(1, min(n_val, int(2**24 // max(1, n_alphas * n_b))))
-    for v0 in range(0, n_val, step):
-        blk = P[:, v0:v0 + step].reshape(M, -1)
-        pred = (C @ blk).reshape(n_alphas, -1, n_b)
-        sq += torch.linalg.vecdot(pred, pred, dim=1)
-    tiny = torch.finfo(dt).tiny
-    if scoring == "r2":
-        ss_res = (yv * yv).sum(0) - 2 * cross + sq
-        score = 1 - ss_res / ss_tot.clamp_min(tiny)
-        score = torch.where(ss_tot > 0, score, torch.zeros_like(score))
-    else:
-        var_p = (sq - psum * psum / n_val).clamp_min(0)
-        denom = torch.sqrt(var_p * ss_tot)
-        score = torch.where(denom > 0, cross / denom.clamp_min(tiny), torch.zeros_like(cross))
-    return score
+def _targets_per_batch(prob: _Problem, folds, d: int, n_alphas: int, n_targets_batch: Any) -> int:
+    n_val = max((len(f.val) for f in folds), default=0)
+    m = max((f.n_basis for f in folds), default=0)
+    per_target = 3 * prob.n + 4 * d + m * n_val + 2 * n_val + 4 * n_alphas + prob.p
+    return _batch_size(prob.n_targets, per_target, torch.finfo(prob.dt).bits // 8, prob.dev, n_targets_batch)
 
 
-def _full_decomposition(Xc, dual):
-    X64 = Xc.to(torch.float64)
-    return _eigh64(X64 @ X64.T if dual else X64.T @ X64)
-
-
-def _refit(Xc, Yc, A, lam, U, alpha_t, dual, dt):
-    """Weights (n_features, n_batch) for per-target alphas ``alpha_t`` (n_batch,).
-
-    Primal: ``A = Xc V`` (formed in float64, then cast) so that ``Aᵀ Y`` carries no error
-    amplified by small eigenvalues (forming ``Xᵀ Y`` first would, in float32).
-    """
-    U = U.to(dt)
-    filt = 1.0 / (lam.to(dt)[:, None] + alpha_t[None, :])
-    if dual:
-        dual_coef = U @ (filt * (U.T @ Yc))
-        return Xc.T @ dual_coef
-    return U @ (filt * (A.T @ Yc))
-
-
-def _rotated(Xc, U, dual, dt):
-    return None if dual else (Xc.to(torch.float64) @ U).to(dt)
+def _check_weights(coef, prob: _Problem) -> None:
+    """The weights are computed on a rescaled problem; refuse ones that the dtype cannot hold."""
+    if coef is not None and not bool(torch.isfinite(coef).all()):
+        raise ValueError(
+            f"The ridge weights exceed the range of {str(prob.dt).replace('torch.', '')}: they scale as |Y| / |X|, and "
+            f"here |X| is about {prob.sx:.3g}. Pass dtype='float64', or rescale X or Y."
+        )
 
 
 # ----------------------------------------------------------------------------- public solvers
 @fill_doc
+@validate_params(
+    {"X": ["array-like"], "Y": ["array-like"], "splits": "no_validation", "alpha_per_target": ["boolean"],
+     "solver": SOLVER_CONSTRAINT, "return_weights": ["boolean"], **RIDGE_CONSTRAINTS},
+    prefer_skip_nested_validation=True,
+)
 def solve_ridge_cv(
     X: Any,
     Y: Any,
-    alphas: Any = np.logspace(-2, 6, 20),
+    alphas: Any = DEFAULT_ALPHAS,
     *,
     splits: Sequence[tuple[Any, Any]],
     fit_intercept: bool = True,
@@ -255,34 +254,29 @@ def solve_ridge_cv(
     ----------
     X : array or tensor of shape (n_samples, n_features)
     Y : array or tensor of shape (n_samples, n_targets) or (n_samples,)
-    alphas : array of shape (n_alphas,)
-        Strictly positive regularization strengths.
+    %(alphas)s
     splits : sequence of (train_indices, validation_indices)
-        The inner folds (e.g. from :func:`brainalign.encoding.check_cv`).
-    fit_intercept : bool
-        Centre X and Y on the training part of every fold (and on all samples for the refit).
+        The folds (e.g. from :func:`brainalign.encoding.check_cv`); any disjoint pairs of
+        integer indices, the training set need not be the complement of the validation set.
+    %(fit_intercept)s
     alpha_per_target : bool
         Select one alpha per target (True) or one alpha for all targets (best mean score).
-    scoring : {"r2", "pearson_r"}
-        Held-out score used to select the alphas (averaged over folds).
-    solver : {"auto", "primal", "dual"}
-        ``"auto"`` uses the kernel (dual) form when n_features > n_samples of a fold.
-    device : "auto", str or torch.device
-        ``"auto"``: where the input tensor lives, or :func:`brainalign._backend.resolve_device`.
-    dtype : None, "float32" or "float64"
-        Working precision (float32 by default; decompositions are always done in float64).
-    n_targets_batch : "auto" or int
-        Targets per chunk; ``"auto"`` sizes chunks from the device's free memory.
+    %(scoring)s
+    %(solver)s
+    %(device)s
+    %(dtype)s
+    %(n_targets_batch)s
     return_weights : bool
         Refit on all samples with the selected alphas and return the weights.
     %(verbose)s
-        Show a progress bar over target chunks.
 
     Returns
     -------
-    Bunch with ``cv_scores`` (n_alphas, n_targets), ``best_alphas`` (n_targets,),
-    ``coef`` (n_targets, n_features), ``intercept`` (n_targets,), ``n_batches`` and
-    ``n_basis`` (size of the alpha basis per fold), all as torch tensors on ``device``.
+    Bunch with ``cv_scores`` (n_alphas, n_targets), ``best_alphas`` (n_targets,; float64,
+    values of ``alphas``), ``best_score`` (n_targets,; the selected alpha's score),
+    ``coef`` (n_targets, n_features) and ``intercept`` (n_targets,) (None without
+    ``return_weights``), all torch tensors on the device in the working dtype; ``n_batches``
+    and ``n_basis`` (size of the alpha basis per fold).
 
     Examples
     --------
@@ -291,78 +285,83 @@ def solve_ridge_cv(
     >>> X = rng.standard_normal((60, 5)); Y = X @ rng.standard_normal((5, 3))
     >>> folds = [(np.r_[20:60], np.r_[0:20]), (np.r_[0:40], np.r_[40:60])]
     >>> out = solve_ridge_cv(X, Y, [0.1, 10.0], splits=folds)
-    >>> tuple(out.coef.shape), tuple(out.cv_scores.shape)
-    ((3, 5), (2, 3))
+    >>> tuple(out.coef.shape), tuple(out.cv_scores.shape), out.coef.dtype
+    ((3, 5), (2, 3), torch.float64)
     """
     alphas = _check_alphas(alphas)
-    check_option("scoring", scoring, _SCORINGS)
-    check_option("solver", solver, ["auto", "primal", "dual"])
-    dev, dt = _resolve(X, device, dtype)
-    Xt, Yt, _ = _check_xy(X, Y, dev, dt)
-    n, p = Xt.shape
-    n_targets = Yt.shape[1]
-    splits = [(np.asarray(tr, dtype=np.int64), np.asarray(va, dtype=np.int64)) for tr, va in splits]
-    if not splits:
-        raise ValueError("splits is empty: give at least one (train, validation) pair.")
-    for k, (tr, va) in enumerate(splits):
-        if len(tr) < 2 or len(va) < 2:
-            raise ValueError(
-                f"Fold {k} has {len(tr)} training and {len(va)} validation samples; every fold needs "
-                "at least 2 of each (scores need a variance). Use fewer folds or more samples."
-            )
-    n_tr_max = max(len(tr) for tr, _ in splits)
-    dual = solver == "dual" or (solver == "auto" and p > n_tr_max)
+    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+    return _solve_cv(X, Y, alphas, check_splits(splits, n_samples), fit_intercept=fit_intercept,
+                     alpha_per_target=alpha_per_target, scoring=scoring, solver=solver, device=device, dtype=dtype,
+                     n_targets_batch=n_targets_batch, return_weights=return_weights, verbose=verbose,
+                     warn_stacklevel=5)
 
-    x_mean = Xt.mean(0) if fit_intercept else torch.zeros(p, dtype=dt, device=dev)
-    Xc = Xt - x_mean if fit_intercept else Xt
-    folds = [
-        _Fold(Xc, torch.as_tensor(tr, device=dev), torch.as_tensor(va, device=dev), alphas, fit_intercept, dual, dt)
-        for tr, va in splits
-    ]
+
+def _solve_cv(X, Y, alphas: np.ndarray, folds_idx, *, fit_intercept=True, alpha_per_target=True, scoring="r2",
+              solver="auto", device="auto", dtype=None, n_targets_batch="auto", return_weights=True,
+              verbose=False, warn_stacklevel=4) -> Bunch:
+    """:func:`solve_ridge_cv` on checked alphas and folds (``check_splits``' triples).
+
+    ``warn_stacklevel``: where the alpha-scale warning points (4: the caller of the function
+    that calls this one); 0 turns it off.
+    """
+    n_tr_max = max(len(tr) for tr, _, _ in folds_idx)
+    prob = _Problem(X, Y, device=device, dtype=dtype, fit_intercept=fit_intercept, solver=solver, n_train=n_tr_max)
+    dt, dev, dual = prob.dt, prob.dev, prob.dual
+    alphas_w = alphas / prob.sx ** 2
+    gram = gram64(prob.Xc, dual=dual)
+    d = n_tr_max if dual else prob.p
+    if warn_stacklevel:
+        prob.warn_alpha_scale(gram, alphas_w, alphas, warn_stacklevel)
+    folds = [Fold(prob.Xc, gram, tr, va, comp, alphas_w, fit_intercept=fit_intercept, dual=dual, dt=dt,
+                  n_targets=prob.n_targets) for tr, va, comp in folds_idx]
     n_basis = [f.n_basis for f in folds]
-    logger.info("ridge CV: %d folds, %s form, alpha basis sizes %s", len(folds), "dual" if dual else "primal", n_basis)
-    lam_full, U_full = _full_decomposition(Xc, dual) if return_weights else (None, None)
-    A_full = _rotated(Xc, U_full, dual, dt) if return_weights else None
+    logger.info("ridge CV: %d folds (%d complements), %s form, alpha basis sizes %s", len(folds),
+                sum(f.complement for f in folds), "dual" if dual else "primal", n_basis)
+    refit = Refit(prob.Xc, gram, dual=dual, dt=dt) if return_weights else None
+    batch = _targets_per_batch(prob, folds, d, len(alphas), n_targets_batch)
+    starts = list(range(0, prob.n_targets, batch))
 
-    n_val_max = max(len(va) for _, va in splits)
-    d = n_tr_max if dual else p
-    per_target = 3 * n + 3 * d + max(n_basis) * n_val_max + min(len(alphas), 8) * n_val_max + 4 * len(alphas) + p
-    batch = _batch_size(n_targets, per_target, torch.finfo(dt).bits // 8, dev, n_targets_batch)
-    starts = list(range(0, n_targets, batch))
-
-    al_t = torch.as_tensor(alphas, dtype=dt, device=dev)
-    cv_scores = torch.zeros((len(alphas), n_targets), dtype=dt, device=dev)
-    coef = torch.zeros((n_targets, p), dtype=dt, device=dev) if return_weights else None
-    intercept = torch.zeros(n_targets, dtype=dt, device=dev) if return_weights else None
+    al64 = torch.as_tensor(alphas, dtype=_F64, device=dev)
+    alw64 = torch.as_tensor(alphas_w, dtype=_F64, device=dev)
+    cv_scores = torch.zeros((len(alphas), prob.n_targets), dtype=dt, device=dev)
+    coef = torch.zeros((prob.n_targets, prob.p), dtype=dt, device=dev) if return_weights else None
+    intercept = torch.zeros(prob.n_targets, dtype=dt, device=dev) if return_weights else None
     # a single alpha for all targets needs every target's score before the refit
     two_pass = return_weights and not alpha_per_target
+    need_z = not dual and (any(f.complement for f in folds) or return_weights)
     for j0 in progress_bar(starts, verbose=verbose, desc="ridge CV"):
-        cols = slice(j0, min(j0 + batch, n_targets))
-        Yb = Yt[:, cols]
-        y_mean = Yb.mean(0) if fit_intercept else None
-        Yc = Yb - y_mean if fit_intercept else Yb
-        Z_all = None if dual else Xc.T @ Yc
+        cols = slice(j0, min(j0 + batch, prob.n_targets))
+        Yc, y_mean, sy, scaled = prob.targets(cols)
+        ysum = Yc.sum(0)
+        Z_all = prob.Xc.T @ Yc if need_z else None
         for fold in folds:
-            cv_scores[:, cols] += _fold_scores(fold, Yc, Z_all, scoring, dt)
+            cv_scores[:, cols] += fold_scores(fold, Yc, ysum, Z_all, scoring, dt)
         if return_weights and not two_pass:
-            best = al_t[cv_scores[:, cols].argmax(0)]
-            W = _refit(Xc, Yc, A_full, lam_full, U_full, best, dual, dt)
-            coef[cols] = W.T
-            if fit_intercept:
-                intercept[cols] = y_mean - x_mean @ W
+            W = refit.weights(Yc, Z_all, alw64[cv_scores[:, cols].argmax(0)])
+            prob.store(W, y_mean, sy, scaled, coef, intercept, cols)
     cv_scores /= len(folds)
     if alpha_per_target:
-        best_alphas = al_t[cv_scores.argmax(0)]
+        best = cv_scores.argmax(0)
     else:
-        best_alphas = al_t[cv_scores.mean(1).argmax()].repeat(n_targets)
+        best = cv_scores.mean(1).argmax().repeat(prob.n_targets)
     if two_pass:
-        fit = solve_ridge(Xt, Yt, best_alphas, fit_intercept=fit_intercept, device=dev, dtype=dt,
-                          n_targets_batch=n_targets_batch, solver="dual" if dual else "primal")
-        coef, intercept = fit.coef, fit.intercept
-    return Bunch(cv_scores=cv_scores, best_alphas=best_alphas, coef=coef, intercept=intercept,
-                 n_batches=len(starts), n_basis=n_basis, dual=dual)
+        for j0 in starts:
+            cols = slice(j0, min(j0 + batch, prob.n_targets))
+            Yc, y_mean, sy, scaled = prob.targets(cols)
+            Z_all = prob.Xc.T @ Yc if need_z else None
+            prob.store(refit.weights(Yc, Z_all, alw64[best[cols]]), y_mean, sy, scaled, coef, intercept, cols)
+    _check_weights(coef, prob)
+    return Bunch(cv_scores=cv_scores, best_alphas=al64[best], best_score=cv_scores.gather(0, best[None, :])[0],
+                 coef=coef, intercept=intercept, n_batches=len(starts), n_basis=n_basis, dual=dual)
 
 
+@fill_doc
+@validate_params(
+    {"X": ["array-like"], "Y": ["array-like"], "alpha": ["array-like", RIDGE_CONSTRAINTS["alphas"][1]],
+     "solver": SOLVER_CONSTRAINT,
+     **{k: RIDGE_CONSTRAINTS[k] for k in ("fit_intercept", "device", "dtype", "n_targets_batch")}},
+    prefer_skip_nested_validation=True,
+)
 def solve_ridge(
     X: Any,
     Y: Any,
@@ -381,12 +380,17 @@ def solve_ridge(
     X : array or tensor of shape (n_samples, n_features)
     Y : array or tensor of shape (n_samples, n_targets) or (n_samples,)
     alpha : float or array of shape (n_targets,)
-    fit_intercept, solver, device, dtype, n_targets_batch
-        As in :func:`solve_ridge_cv`.
+        Strictly positive.
+    %(fit_intercept)s
+    %(solver)s
+    %(device)s
+    %(dtype)s
+    %(n_targets_batch)s
 
     Returns
     -------
-    Bunch with ``coef`` (n_targets, n_features) and ``intercept`` (n_targets,) tensors.
+    Bunch with ``coef`` (n_targets, n_features) and ``intercept`` (n_targets,) tensors in the
+    working dtype.
 
     Examples
     --------
@@ -395,31 +399,30 @@ def solve_ridge(
     >>> solve_ridge(X, Y, 1.0, fit_intercept=False).coef.shape
     torch.Size([1, 4])
     """
-    check_option("solver", solver, ["auto", "primal", "dual"])
-    dev, dt = _resolve(X, device, dtype)
-    Xt, Yt, _ = _check_xy(X, Y, dev, dt)
-    n, p = Xt.shape
-    n_targets = Yt.shape[1]
-    al = torch.as_tensor(_check_alphas(alpha), dtype=dt, device=dev)
-    if al.numel() == 1:
-        al = al.repeat(n_targets)
-    if al.numel() != n_targets:
-        raise ValueError(f"alpha must be a scalar or have one value per target ({n_targets}); got {al.numel()}.")
-    dual = solver == "dual" or (solver == "auto" and p > n)
-    x_mean = Xt.mean(0) if fit_intercept else torch.zeros(p, dtype=dt, device=dev)
-    Xc = Xt - x_mean if fit_intercept else Xt
-    lam, U = _full_decomposition(Xc, dual)
-    A = _rotated(Xc, U, dual, dt)
-    batch = _batch_size(n_targets, 3 * n + 3 * p, torch.finfo(dt).bits // 8, dev, n_targets_batch)
-    coef = torch.zeros((n_targets, p), dtype=dt, device=dev)
-    intercept = torch.zeros(n_targets, dtype=dt, device=dev)
-    for j0 in range(0, n_targets, batch):
-        cols = slice(j0, min(j0 + batch, n_targets))
-        Yb = Yt[:, cols]
-        y_mean = Yb.mean(0) if fit_intercept else None
-        Yc = Yb - y_mean if fit_intercept else Yb
-        W = _refit(Xc, Yc, A, lam, U, al[cols], dual, dt)
-        coef[cols] = W.T
-        if fit_intercept:
-            intercept[cols] = y_mean - x_mean @ W
+    return _solve(X, Y, _check_alphas(alpha), fit_intercept=fit_intercept, solver=solver, device=device, dtype=dtype,
+                  n_targets_batch=n_targets_batch, warn_stacklevel=5)
+
+
+def _solve(X, Y, al: np.ndarray, *, fit_intercept=True, solver="auto", device="auto", dtype=None,
+           n_targets_batch="auto", warn_stacklevel=4) -> Bunch:
+    """:func:`solve_ridge` on checked alphas (see ``_solve_cv`` for ``warn_stacklevel``)."""
+    prob = _Problem(X, Y, device=device, dtype=dtype, fit_intercept=fit_intercept, solver=solver)
+    if al.size == 1:
+        al = np.repeat(al, prob.n_targets)
+    if al.size != prob.n_targets:
+        raise ValueError(f"alpha must be a scalar or have one value per target ({prob.n_targets}); got {al.size}.")
+    alw64 = torch.as_tensor(al / prob.sx ** 2, dtype=_F64, device=prob.dev)
+    gram = gram64(prob.Xc, dual=prob.dual)
+    if warn_stacklevel:
+        prob.warn_alpha_scale(gram, al / prob.sx ** 2, al, warn_stacklevel)
+    refit = Refit(prob.Xc, gram, dual=prob.dual, dt=prob.dt)
+    batch = _batch_size(prob.n_targets, 3 * prob.n + 3 * prob.p, torch.finfo(prob.dt).bits // 8, prob.dev,
+                        n_targets_batch)
+    coef = torch.zeros((prob.n_targets, prob.p), dtype=prob.dt, device=prob.dev)
+    intercept = torch.zeros(prob.n_targets, dtype=prob.dt, device=prob.dev)
+    for j0 in range(0, prob.n_targets, batch):
+        cols = slice(j0, min(j0 + batch, prob.n_targets))
+        Yc, y_mean, sy, scaled = prob.targets(cols)
+        prob.store(refit.weights(Yc, None, alw64[cols]), y_mean, sy, scaled, coef, intercept, cols)
+    _check_weights(coef, prob)
     return Bunch(coef=coef, intercept=intercept)

@@ -14,7 +14,7 @@ from .._backend import resolve_device, to_numpy
 from .._docs import fill_doc
 from .._utils import check_option, logger, progress_bar
 from ._cv import check_cv
-from ._sklearn_api import DEFAULT_ALPHAS
+from ._params import DEFAULT_ALPHAS
 from ._solvers import _check_alphas, solve_ridge, solve_ridge_cv
 from ._trf_gram import LaggedSeries, combine
 
@@ -266,23 +266,15 @@ class TRF(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return self
 
     def _splits(self, n, cv_groups, order):
-        splits = check_cv(self.cv, n, cv_groups)
-        out = []
-        for k, (tr, va) in enumerate(splits):
+        out = []  # check_cv refuses out-of-range indices and samples in both sets of a fold
+        for k, (tr, va) in enumerate(check_cv(self.cv, n, cv_groups)):
             masks = []
             for name, idx in (("training", tr), ("validation", va)):
-                if len(idx) and (idx.min() < 0 or idx.max() >= n):
-                    raise ValueError(f"Fold {k} has {name} indices outside 0..{n - 1} "
-                                     f"(min {int(idx.min())}, max {int(idx.max())}); folds index the samples of X.")
                 counts = np.bincount(idx, minlength=n)
-                if len(idx) and counts.max() > 1:
+                if counts.max() > 1:  # the lagged Gram matrix counts each sample once
                     raise ValueError(f"Fold {k} repeats {int((counts > 1).sum())} {name} samples; give each "
                                      "sample once per fold.")
                 masks.append(counts > 0)
-            both = np.flatnonzero(masks[0] & masks[1])
-            if len(both):
-                raise ValueError(f"Fold {k}: {len(both)} samples are both in training and validation "
-                                 f"(e.g. {both[:5].tolist()}); validation samples must be held out.")
             if order is not None:
                 masks = [m[order] for m in masks]  # canonical position j holds original sample order[j]
             out.append((np.flatnonzero(masks[0]), np.flatnonzero(masks[1])))
