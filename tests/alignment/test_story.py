@@ -287,3 +287,53 @@ def test_dask_gives_the_same_story_table(story):
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         remote = sweep(feats, brain, client=client, **kw)
     pd.testing.assert_frame_equal(local, remote)
+
+
+def test_banded_variance_partitioning(story):
+    """Unique and shared variance of each layer against another band, on the same folds; the layer-alone R²
+    is RidgeCV's by hand."""
+    from brainalign.encoding import RidgeCV
+    from brainalign.features import align_to
+    from brainalign.stats import r2_score
+
+    feats, brain, _ = story
+    opts = {"delays": [1, 2, 3], "alphas": ALPHAS, "test_runs": ["s3"], "others": ["toy:l0"], "n_iter": 5}
+    table = sweep(feats, brain, methods=["banded"], rois=["early", "late"], layers=["l0", "l3"], banded=opts,
+                  n_resamples=20, n_permutations=0, verbose=False)
+    assert set(table["method"]) == {"banded"} and (table["metric"] == "r2_unique").all()
+    np.testing.assert_allclose(table["unique_variance"], table["r2_joint"] - table["r2_others"], atol=1e-6)
+    np.testing.assert_allclose(table["score"], table["unique_variance"])
+    t = table.set_index(["roi", "layer"])
+    assert t.loc[("late", "l3"), "unique_variance"] > 0.1  # l3 drives late: it adds to l0
+    assert abs(t.loc[("early", "l3"), "unique_variance"]) < 0.03  # l0 drives early: l3 adds nothing
+    assert t.loc[("late", "l3"), "ci_low"] > 0.05
+    assert t.loc[("early", "l0"), "bands"] == "l0+toy:l0"
+    # r2_layer by hand: RidgeCV on the training stories (inner folds over them), R² on s3
+    early = brain.select(roi="early")
+    X = align_to(feats, early, layer="l3", delays=[1, 2, 3]).X.astype(np.float32)
+    runs = early.samples["run"].to_numpy()
+    tr, te = runs != "s3", runs == "s3"
+    model = RidgeCV(alphas=ALPHAS, cv=3, device="cpu").fit(X[tr], early.data[tr], groups=runs[tr])
+    ref = r2_score(early.data[te], model.predict(X[te])).mean()
+    assert t.loc[("early", "l3"), "r2_layer"] == pytest.approx(ref, abs=1e-6)
+
+
+def test_banded_with_a_nuisance_model_and_its_errors(story):
+    from brainalign import Stimuli
+
+    feats, brain, _ = story
+    rate = rate_features(Stimuli(feats.item_table.assign(modality="word", text="w")))
+    models = {"toy": feats, "word_rate": rate}
+    table = sweep(models, brain, methods=["banded", "encoding"], rois=["late"], layers={"toy": ["l3"]},
+                  encoding={"delays": [1, 2], "alphas": ALPHAS, "test_runs": ["s3"]},
+                  banded={"others": ["word_rate"], "n_iter": 3}, **FAST)
+    banded = table[table["method"] == "banded"]
+    assert list(banded["model"]) == ["toy"] and list(banded["bands"]) == ["l3+word_rate"]  # the nuisance is not scored
+    assert set(table.loc[table["method"] == "encoding", "model"]) == {"toy", "word_rate"}  # ... but is by encoding
+    assert banded["unique_variance"].iloc[0] > 0.2 and abs(banded["shared_variance"].iloc[0]) < 0.05
+    with pytest.raises(ValueError, match="method 'banded' needs others"):
+        sweep(models, brain, methods=["banded"], **FAST)
+    with pytest.raises(KeyError, match="model of banded others"):
+        sweep(models, brain, methods=["banded"], banded={"others": ["word_rat"]}, **FAST)
+    with pytest.raises(ValueError, match=r"model 'toy' has 4 layers .*name one as 'toy:<layer>'"):
+        sweep(models, brain, methods=["banded"], banded={"others": ["toy"]}, **FAST)
