@@ -36,25 +36,30 @@ def test_continuous_sweep_recovers_generating_layer(story):
 
 
 def test_the_design_is_align_to(story, monkeypatch):
-    """Every design matrix of the sweep is features.align_to's, continuous and event alike."""
-    import brainalign.encoding
+    """Every design matrix of the sweep is features.align_to's, continuous and event alike; the training
+    responses of whole-story folds are not copied."""
+    from brainalign.encoding import RidgeCV
     from brainalign.features import align_to
 
     feats, brain, _ = story
     seen = []
-    original = brainalign.encoding.cross_validate_encoding
+    original = RidgeCV.fit
 
-    def spy(X, Y, **kw):
-        seen.append(np.array(X))
-        return original(X, Y, **kw)
+    def spy(self, X, y, groups=None):
+        seen.append((np.array(X), y))
+        return original(self, X, y, groups=groups)
 
-    monkeypatch.setattr(brainalign.encoding, "cross_validate_encoding", spy)
-    opts = {"delays": [1, 2], "alphas": [1.0, 100.0], "trim": 3, "zscore": "features", "test_runs": ["s0"]}
+    monkeypatch.setattr(RidgeCV, "fit", spy)
+    opts = {"delays": [1, 2], "alphas": [1.0, 100.0], "trim": 3, "zscore": "features", "test_runs": ["s3"]}
     sweep(feats, brain, methods=["encoding"], rois=["early"], layers=["l0", "l2"], encoding=opts, **FAST)
-    for got, layer in zip(seen, ["l0", "l2"]):
+    early = brain.select(roi="early")
+    keep = align_to(feats, brain, layer="l0", trim=3).keep
+    train = (brain.samples["run"] != "s3").to_numpy()[keep]
+    for (got, y), layer in zip(seen, ["l0", "l2"]):
         ref = align_to(feats, brain, layer=layer, delays=[1, 2], trim=3, zscore="features").X
-        np.testing.assert_array_equal(got, ref.astype(np.float32))
-    assert seen[0].shape[0] == brain.n_samples - 4 * 3  # 3 volumes trimmed per story
+        np.testing.assert_array_equal(got, ref.astype(np.float32)[train])
+        assert got.shape[0] == 3 * (110 - 3)  # 3 volumes trimmed per story, 3 training stories
+        assert np.shares_memory(y, early.data) or y.base is not None  # a view of the kept responses
 
 
 def test_event_designs_use_align_to_with_rest_as_zeros(toy_features, monkeypatch):
@@ -75,18 +80,17 @@ def test_event_designs_use_align_to_with_rest_as_zeros(toy_features, monkeypatch
 
 
 def test_stories_are_held_out_whole(make_story, monkeypatch):
-    import brainalign.encoding
+    from brainalign.alignment import _encoding_units
 
     feats, brain, _ = make_story(n_stories=4, repeat="s1")
     folds = []
-    original = brainalign.encoding.cross_validate_encoding
+    original = _encoding_units._story_folds
 
-    def spy(X, Y, **kw):
-        res = original(X, Y, **kw)
-        folds.append(res["splits"])
-        return res
+    def spy(X, Y, splits, groups, opts):
+        folds.append(splits)
+        return original(X, Y, splits, groups, opts)
 
-    monkeypatch.setattr(brainalign.encoding, "cross_validate_encoding", spy)
+    monkeypatch.setattr(_encoding_units, "_story_folds", spy)
     sweep(feats, brain, methods=["encoding"], rois=["early"], layers=["l0"], encoding={"alphas": [1.0, 10.0]}, **FAST)
     story = brain.samples["story"].to_numpy()
     assert len(folds[0]) == 4  # one fold per story; both runs of s1 together

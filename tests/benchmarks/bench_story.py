@@ -27,7 +27,10 @@ Steps, each in its own process (so that every peak RSS is its own):
 
 Targets (issue 9): peak RSS <= 8 GB in the sweep; >= 3x faster per layer than himalaya; held-out
 scores equal within 1e-3; the Dask table equal. The results go to ``<workdir>/bench_story.json``.
-Timings are meaningful only on a quiet machine (``uptime`` load < 1).
+Timings are meaningful only on a quiet machine (``uptime`` load < 1). Memory: the responses are
+float32 end to end (read once, the training rows a view, predictions kept for the test story
+only, one layer's design at a time); the ridge solver sizes its voxel chunks from a third of the
+free memory, which ``--memory-limit`` (``BRAINALIGN_MEMORY_LIMIT``, default 8G here) declares.
 """
 
 from __future__ import annotations
@@ -272,8 +275,9 @@ def _step(step: str, work: Path, args: argparse.Namespace) -> dict:
     """Run one step in a fresh process; its JSON result comes back on the last line of stdout."""
     cmd = [sys.executable, str(HERE), "--step", step, "--workdir", str(work), "--scale", str(args.scale),
            "--repeats", str(args.repeats), "--layer", args.layer]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(args.threads)),
-           "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", str(args.threads))}
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    if args.memory_limit:  # the free memory the solvers size their voxel chunks from (a third of it)
+        env["BRAINALIGN_MEMORY_LIMIT"] = args.memory_limit
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -291,6 +295,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="himalaya comparison: alternating repeats (median)")
     ap.add_argument("--layer", default="layer.05", help="the layer compared with himalaya")
     ap.add_argument("--threads", type=int, default=2, help="BLAS threads of every step (default 2)")
+    ap.add_argument("--memory-limit", default="8G",
+                    help="BRAINALIGN_MEMORY_LIMIT of every step: the free memory the ridge solver sizes its voxel "
+                         "chunks from (a third of it); '' for the machine's free memory (default 8G)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["himalaya", "dask"])
     ap.add_argument("--step", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -303,7 +310,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"bench_story: scale {args.scale:g} -> {sizes(args.scale)}; workdir {work}; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
-    report = {"scale": args.scale, "sizes": sizes(args.scale), "load_average_start": os.getloadavg()}
+    report = {"scale": args.scale, "sizes": sizes(args.scale), "load_average_start": os.getloadavg(),
+              "threads": args.threads, "memory_limit": args.memory_limit}
     report["data"] = (json.loads((work / "data.json").read_text()) if (work / "data.json").exists()
                       else _step("data", work, args))
     report["sweep"] = _step("sweep", work, args)
@@ -321,7 +329,8 @@ def main() -> None:
     print(f"   run_recipe total {sw['total_s']} s (sweep {sw['timings'].get('sweep_s')} s); per layer: fit "
           f"{np.median([v['fit_s'] for v in per.values()]):.1f} s, statistics "
           f"{np.median([v['statistics_s'] for v in per.values()]):.1f} s (medians); peak RSS {sw['peak_rss_gb']} GB "
-          f"(target <= 8 GB: {'met' if sw['peak_rss_gb'] <= 8 else 'NOT met'})")
+          f"(target <= 8 GB: {'met' if sw['peak_rss_gb'] <= 8 else 'NOT met'}; BRAINALIGN_MEMORY_LIMIT="
+          f"{args.memory_limit or 'unset'}, {args.threads} BLAS thread(s))")
     if "himalaya" in report:
         h = report["himalaya"]
         print(f"   one layer ({h['layer']}): brainalign {h['brainalign_s']} s, himalaya RidgeCV {h['himalaya_s']} s "

@@ -155,6 +155,32 @@ def build_design(model: ModelInput, layer: str, grid: Any, kind: str, opts: dict
     return align_to(feats, grid, **kw)
 
 
+class Designs:
+    """The design matrices of a model's layers for one recording, made by ``align_to`` when read.
+
+    A sequence of arrays ``(n_kept, n_columns)`` in the responses' float precision, one layer
+    in memory at a time (twelve layers of 8,000 TRs x 3,072 delayed features would hold
+    1.2 GB); picklable, so that a Dask worker builds its unit's designs itself.
+    """
+
+    def __init__(self, model: ModelInput, grid: Any, kind: str, opts: dict, keep: np.ndarray, dtype: Any,
+                 *, lagged: bool = True) -> None:
+        self.model, self.grid, self.kind, self.opts, self.keep = model, grid, kind, opts, keep
+        self.dtype, self.lagged = np.dtype(dtype), lagged
+
+    def __len__(self) -> int:
+        return len(self.model.layers)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        out = build_design(self.model, self.model.layers[k], self.grid, self.kind, self.opts, lagged=self.lagged)
+        if not np.array_equal(out.keep, self.keep):
+            raise RuntimeError("align_to kept other samples than the sweep planned (trim); please report this.")
+        return np.asarray(out.X, dtype=self.dtype)
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+
 def _trim(trim: Any) -> Any:
     return tuple(trim) if isinstance(trim, list) else trim
 

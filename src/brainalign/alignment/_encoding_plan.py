@@ -177,21 +177,14 @@ def _scored(method: str, models: list[ModelInput], opts: dict) -> list[ModelInpu
 def build_units(method: str, opts: dict, models: list[ModelInput], entries: list[BrainInput], key: str,
                 plans: dict, common: dict, *, make_unit: Callable, seed_of: Callable, digest: Callable) -> list[dict]:
     """The units of one encoding-like method; each spec is built only when its unit is run."""
-    designs: dict[tuple, Any] = {}
     sides: dict[tuple, dict] = {}
     inter: dict[str, dict] = {}
 
-    def design(model: ModelInput, layer: str, e: BrainInput, plan: dict) -> np.ndarray:
-        k = (model.name, e.subject, layer)
-        if k not in designs:
-            grid = D.sample_grid(e.data, key, plan["kind"])
-            out = D.build_design(model, layer, grid, plan["kind"], opts, lagged=method != "trf")
-            if not np.array_equal(out.keep, plan["keep"]):
-                raise RuntimeError("align_to kept other samples than the sweep planned (trim); please report this.")
-            # the responses' precision: float32 data get float32 designs (half the memory of every layer's X)
-            dtype = e.data.data.dtype if e.data.data.dtype.kind == "f" else np.float64
-            designs[k] = np.asarray(out.X, dtype=np.result_type(dtype, np.float32))
-        return designs[k]
+    def designs(model: ModelInput, e: BrainInput, plan: dict) -> D.Designs:
+        # the responses' precision: float32 data get float32 designs (half the memory of every layer's X)
+        dtype = np.result_type(e.data.data.dtype if e.data.data.dtype.kind == "f" else np.float64, np.float32)
+        return D.Designs(model, D.sample_grid(e.data, key, plan["kind"]), plan["kind"], opts, plan["keep"], dtype,
+                         lagged=method != "trf")
 
     def brain_side(idx: int, model: ModelInput, plan: dict) -> dict:
         k = (idx, plan["kind"])
@@ -216,7 +209,7 @@ def build_units(method: str, opts: dict, models: list[ModelInput], entries: list
             spec = dict(method=method, model=model.name, layers=model.layers,
                         depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
                         options=opts, random_state=unit_seed, control=model.control,
-                        X=[design(model, lay, e, plan) for lay in model.layers],
+                        X=designs(model, e, plan), lean=plan["kind"] == "continuous",
                         groups=plan["groups"], stimulus_ids=plan.get("stim"), outer=plan.get("outer"),
                         gap=_gap(opts) if plan["kind"] == "event" else 0, perm_groups=plan["runs"],
                         runs=plan["runs"], inner_kfold=plan.get("inner_kfold"), test_label=plan.get("test_label"),
@@ -224,7 +217,9 @@ def build_units(method: str, opts: dict, models: list[ModelInput], entries: list
             if method == "banded":
                 parts, bands, start = [], {}, 0
                 for m, layer, name in _others(models, opts):
-                    X = design(m, layer, e, plans.get((idx, m.name)) or plan_entry(method, e, m, opts, key))
+                    one = ModelInput(m.name, [layer], m.kind, m.items, {layer: m.arrays[layer]}, m.item_table,
+                                     cache=m.cache)
+                    X = designs(one, e, plans.get((idx, m.name)) or plan_entry(method, e, m, opts, key))[0]
                     parts.append(X)
                     bands[name] = (start, start + X.shape[1])
                     start += X.shape[1]

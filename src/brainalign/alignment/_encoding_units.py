@@ -147,13 +147,17 @@ def encoding_unit(spec: dict) -> list[dict]:
     stats, scores, voxel, splits = None, [], [], None
     for k, X in enumerate(spec["X"]):
         t0 = time.perf_counter()
-        res = cross_validate_encoding(_as_dtype(X, Y.dtype), Y, groups=spec["groups"], return_predictions=True,
-                                      stimulus_ids=spec.get("stimulus_ids"), **cv_kwargs)
-        pred = np.asarray(res["predictions"])
-        r = np.nanmean(np.asarray(res["r_folds"], dtype=float), axis=0).reshape(-1)  # (n_channels,)
+        if spec.get("lean"):  # whole stories held out: the lean loop below (no copy of the responses)
+            splits = spec["outer"]
+            pred, r_folds = _story_folds(_as_dtype(X, Y.dtype), Y, splits, np.asarray(spec["groups"]), opts)
+        else:
+            res = cross_validate_encoding(_as_dtype(X, Y.dtype), Y, groups=spec["groups"], return_predictions=True,
+                                          stimulus_ids=spec.get("stimulus_ids"), **cv_kwargs)
+            pred, r_folds = np.asarray(res["predictions"]), res["r_folds"]
+            splits = [(tr, te) for tr, te in res["splits"]]
+        r = np.nanmean(np.asarray(r_folds, dtype=float), axis=0).reshape(-1)  # (n_channels,)
         voxel.append(r)
         scores.append(float(np.nanmean(r)))
-        splits = [(tr, te) for tr, te in res["splits"]]
         if stats is None:
             stats = _FoldStats(spec, splits, len(spec["X"]))
         t1 = time.perf_counter()
@@ -162,6 +166,51 @@ def encoding_unit(spec: dict) -> list[dict]:
     rows = stats.rows(_ceiling_spec(spec), scores, metric="pearson_r", extra=_extra(spec, Y.shape[1], len(splits)))
     rows[0]["_voxel_scores"] = np.stack(voxel)
     return rows
+
+
+def _take(A: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``A[idx]``, as a view (no copy) when ``idx`` is one contiguous block of rows."""
+    idx = np.asarray(idx)
+    if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and (np.diff(idx) == 1).all():
+        return A[int(idx[0]):int(idx[-1]) + 1]
+    return A[idx]
+
+
+class _TestRows:
+    """Held-out predictions of whole-story folds, stored for the test rows only: ``pred[te]`` of a fold."""
+
+    def __init__(self) -> None:
+        self._parts: dict[bytes, np.ndarray] = {}
+
+    def __setitem__(self, te: np.ndarray, value: np.ndarray) -> None:
+        self._parts[np.asarray(te).tobytes()] = value
+
+    def __getitem__(self, te: np.ndarray) -> np.ndarray:
+        return self._parts[np.asarray(te).tobytes()]
+
+
+def _story_folds(X: np.ndarray, Y: np.ndarray, splits: list, groups: np.ndarray, opts: dict) -> tuple:
+    """Ridge on the training stories of every fold (alphas per channel by an inner CV over those stories),
+    predictions of the test stories.
+
+    The loop of :func:`brainalign.encoding.cross_validate_encoding` for explicit whole-story
+    folds, without its copies: the training responses are a view when they form one block of
+    rows (the recipes load the test story last), and only the test rows' predictions are kept.
+    Returns (predictions indexed by each fold's test rows, r per fold (n_folds, n_channels)).
+    """
+    from ..encoding import RidgeCV
+    from ..stats import pearson_r
+
+    alphas = opts.get("alphas")
+    kw = {"alphas": alphas} if alphas is not None else {}
+    preds, r = _TestRows(), []
+    for tr, te in splits:
+        cv, g = _inner(opts.get("inner_cv", 5), groups[tr])
+        model = RidgeCV(cv=cv, device="cpu", **kw).fit(_take(X, tr), _take(Y, tr), groups=g)
+        p = np.asarray(model.predict(_take(X, te))).reshape(len(te), -1)
+        preds[te] = p
+        r.append(pearson_r(_take(Y, te), p))
+    return preds, np.stack(r)
 
 
 class WithinRunKFold:
