@@ -86,7 +86,10 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         Recordings with a ``stimulus_key`` sample column (and a ``roi`` channel column for
         several ROIs), or precomputed brain RDMs (descriptors ``subject`` and ``roi``;
         several RDMs of one subject, e.g. sessions, are averaged and give the ceiling).
-    methods : sequence of {"encoding", "rsa", "trsa"}
+    methods : sequence of {"encoding", "rsa", "trsa", "banded", "trf"}
+        ``encoding``: each layer alone (ridge per channel); ``banded``: each layer with other
+        feature spaces (banded ridge) and its unique / shared variance; ``trf``: temporal
+        response functions for continuous M/EEG; ``rsa`` / ``trsa``: (topological) RSA.
     rois : None, list of str, or dict name -> channel mask / {column: values}
         None: every value of the ``roi`` channel column (or all channels as ``"all"``).
     subjects : list of str, optional
@@ -106,11 +109,13 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         Each unit's rows are stored as JSON under a hash of its inputs and options; a
         re-run (e.g. after an interruption) reads them instead of recomputing.
     %(n_resamples)s
-        Used for the CIs and ``p_best`` (RSA: stimuli resampled; encoding:
-        runs resampled), the same replicates for every layer of a unit.
+        Used for the CIs and ``p_best`` (RSA: stimuli resampled; encoding: stimuli, or
+        blocks of ``block_length`` samples within runs for time series), the same
+        replicates for every layer of a unit.
     %(n_permutations)s
-        Used for the p-values (RSA: condition labels; encoding: circular shifts of
-        the out-of-fold predictions within runs). ``p`` is one-sided (score > chance).
+        Used for the p-values (RSA: condition labels; encoding, trf: circular shifts of
+        the held-out predictions within runs; none for banded). ``p`` is one-sided
+        (score > chance).
     ci : float
         Width of the bootstrap intervals.
     %(random_state)s
@@ -118,13 +123,36 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         runs give the same table.
     %(verbose)s
         Show a progress bar over units.
-    encoding, rsa, trsa : dict, optional
+    controls : list of {"random_weights", "shuffled_words"}, optional
+        Control baselines scored beside every model (``<model>[<control>]`` in the table,
+        ``control`` column): the same architecture with random weights (needs the model as
+        a FeatureExtractor and ``stimuli``), and the model's features with the words
+        shuffled within each story (:func:`control_features`).
+    encoding, rsa, trsa, banded, trf : dict, optional
         Options of each method: ``rsa={"rdm_method": "correlation", "compare": "corr",
         "time_window": None}``, ``trsa={... "low": 0.25, "up": 0.75, "transform":
         "geotopological"}``, ``encoding={"alphas": ..., "outer_cv": "stimulus",
         "stimulus_folds": 5, "gap": None, "shared_stimuli": "raise", "delays": None,
-        "ceiling_by": None, "pca": None, ...}`` (other keys such as ``inner_cv`` go to
-        :func:`brainalign.encoding.cross_validate_encoding`).
+        "ceiling_by": None, "pca": None, "design": "auto", "resample": "lanczos", "trim": 0,
+        "zscore": False, "lags": None, "test_runs": None, ...}`` (other keys such as
+        ``inner_cv`` go to :func:`brainalign.encoding.cross_validate_encoding`);
+        ``banded={"others": [...], "n_iter": 20}`` plus the encoding keys (inherited from
+        ``encoding=``); ``trf={"tmin": 0.0, "tmax": 0.5, "lag_windows": None, "alphas": ...,
+        "inner_cv": 5, "test_runs": None, "pca": None, "resample": "sum", ...}``
+        (:data:`METHOD_DEFAULTS` lists them all).
+
+        Every design matrix is made by :func:`brainalign.features.timing.align_to`: an
+        *event* design when ``stimulus_key`` names the model's items (one stimulus per
+        sample, rows of zeros where there is none), a *continuous* design when the model's
+        items carry onsets (words: Lanczos / sum / mean onto the sample grid, ``trim``,
+        ``zscore`` per run, FIR ``delays`` in samples or ``lags`` in seconds, never across
+        runs). Continuous designs hold out **whole stories** (the ``story`` samples column,
+        else the run): the named ``test_runs`` as one test set (a story also in training
+        raises), else ``stimulus_folds`` folds of stories; the alphas are chosen per channel
+        by an inner CV over the training stories. ``ceiling_by`` names a column whose values
+        recur in several runs (``"story"``: a story heard twice), or ``"inter_subject"``
+        (:func:`brainalign.stats.inter_subject_ceiling` across the subjects of each ROI).
+        Delays as long as a run raise.
 
         Encoding holds out *stimuli* by default (``outer_cv="stimulus"``: ``stimulus_folds``
         folds of whole stimuli, all their presentations, by
@@ -144,9 +172,11 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     DataFrame
         :data:`RESULT_COLUMNS`, then ``ceiling_low`` (RSA lower ceiling bound), ``p_best``
         (bootstrap probability that the layer is the model's best for this subject, ROI and
-        method) and sizes. ``normalized_score = score / ceiling``. ``table.attrs`` holds
+        method) and sizes, then :data:`STORY_COLUMNS` for the encoding-like methods
+        (``control``, ``bands``, the R² of variance partitioning, ``lag_window``,
+        ``test_runs``...). ``normalized_score = score / ceiling``. ``table.attrs`` holds
         ``timings``, ``n_units``, ``n_cached`` and ``voxel_scores`` (the per-channel
-        encoding scores, also read with :func:`voxel_scores`).
+        scores, also read with :func:`voxel_scores` and :func:`voxel_preferences`).
 
     Notes
     -----
@@ -172,6 +202,13 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
     --------
     >>> table = sweep({"alexnet": alexnet_rdms}, {"hIT": hit_rdms}, methods=["rsa"])  # doctest: +SKIP
     >>> assign_layers(table)  # doctest: +SKIP
+
+    A story-listening analysis (words with onsets, one run per story):
+
+    >>> ex = datasets.load_story_example("lebel2023")  # doctest: +SKIP
+    >>> fx = FeatureExtractor(minilm_path, layers="all", context=128)  # doctest: +SKIP
+    >>> table = sweep({"minilm": fx}, ex.brain, stimuli=ex.stimuli, controls=["shuffled_words"],
+    ...               encoding={"delays": [1, 2, 3, 4], "test_runs": ["fables4"]})  # doctest: +SKIP
     """
     t0 = time.perf_counter()
     methods = [check_option("methods", m, METHODS) for m in as_list(methods)]
