@@ -341,3 +341,15 @@ def test_banded_with_a_nuisance_model_and_its_errors(story):
         sweep(models, brain, methods=["banded"], banded={"others": ["word_rat"]}, **FAST)
     with pytest.raises(ValueError, match=r"model 'toy' has 4 layers .*name one as 'toy:<layer>'"):
         sweep(models, brain, methods=["banded"], banded={"others": ["toy"]}, **FAST)
+
+
+def test_banded_on_an_event_design_holds_out_stimuli(toy_features):
+    from brainalign.datasets import simulate_responses
+
+    bd = simulate_responses(toy_features, rois={"a": "l0", "b": "l4"}, n_channels=20, snr=2.0, n_repeats=3,
+                            random_state=0).brain
+    table = sweep(toy_features, bd, methods=["banded"], layers=["l0", "l4"],
+                  banded={"others": ["toy:l0"], "alphas": [0.1, 1.0, 10.0, 100.0], "n_iter": 3}, **FAST)
+    t = table.set_index(["roi", "layer"])
+    assert t.loc[("b", "l4"), "unique_variance"] > 0.1 and abs(t.loc[("a", "l4"), "unique_variance"]) < 0.05
+    assert (table["n_folds"] == 5).all()  # stimulus folds, as encoding

@@ -266,11 +266,20 @@ def banded_unit(spec: dict) -> list[dict]:
     inner = opts.get("inner_cv", 5)
     seed = _seeds(spec["random_state"])[0]
 
+    stim = spec.get("stimulus_ids") if not spec.get("lean") else None
+
+    def inner_cv(tr):
+        if stim is not None and isinstance(inner, (int, np.integer)) and not isinstance(inner, bool):
+            from ..encoding import stimulus_splits  # event designs: the alpha search also holds out stimuli
+
+            return stimulus_splits(np.asarray(stim)[tr], runs=groups[tr], n_splits=int(inner)), None
+        return _inner(inner, groups[tr])
+
     def fit_predict(model_factory, X):
         pred = np.zeros(Y.shape, dtype=Y.dtype)
         r2 = []
         for tr, te in splits:
-            cv, g = _inner(inner, groups[tr])
+            cv, g = inner_cv(tr)
             pred[te] = np.asarray(model_factory(cv).fit(X[tr], Y[tr], groups=g).predict(X[te])).reshape(len(te), -1)
             r2.append(r2_score(Y[te], pred[te]))
         return pred, np.nanmean(np.stack(r2), axis=0)
