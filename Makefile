@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 OUT    ?= results/demo
 
-.PHONY: install demo test test-unit tutorials bench bench-story wheel clean
+.PHONY: install demo test test-unit tutorials bench bench-quick bench-story gpu-check gpu-wheels wheel clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,12 +38,29 @@ test-unit: $(STAMP)
 tutorials: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest tests -q -m tutorial
 
-# bench_story.py (a ds003020-sized subject, about an hour) is left out: `make bench-story`.
+# every benchmark (not the hour-long bench_story.py), each in a fresh process, side by side with
+# its peer; one table in results/bench.md. Set OMP_NUM_THREADS yourself (it is recorded).
 bench: $(STAMP)
-	for f in $(filter-out tests/benchmarks/bench_story.py,$(wildcard tests/benchmarks/bench_*.py)); do $(PY) $$f || exit 1; done
+	$(PY) tests/benchmarks/run_all.py
 
+# the same at small sizes: checks that every benchmark runs and agrees with its peer (minutes)
+bench-quick: $(STAMP)
+	$(PY) tests/benchmarks/run_all.py --quick
+
+# story listening at the scale of one ds003020 subject through run_recipe (about an hour; --scale 0.05 for minutes)
 bench-story: $(STAMP)
 	$(PY) tests/benchmarks/bench_story.py
+
+# GPU paths vs CPU paths (ridge at 100k voxels, bf16 features, RDMs, similarity); skips without CUDA
+gpu-check: $(STAMP)
+	$(PY) tests/benchmarks/gpu_check.py
+
+# the one package gpu_check.py needs beyond the lent H200's Python 3.12 image (rsatoolbox), as a wheel
+# in .whl/ to carry there (see the docstring of tests/benchmarks/gpu_check.py)
+gpu-wheels: $(STAMP)
+	$(PIP) download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d .whl "rsatoolbox==$$($(PY) -c 'from importlib.metadata import version; print(version("rsatoolbox"))')"
 
 # a wheel (with the bundled data and recipes inside) under dist/
 wheel: $(STAMP)

@@ -8,8 +8,8 @@ import socket
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"  # a bare pytest runs offline too (the Makefile sets it as well)
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # property tests draw the same examples on every run (CI never sees a new, unreviewed case);

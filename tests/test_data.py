@@ -166,3 +166,16 @@ def test_as_tensor_copies_read_only_arrays_without_warning():
     assert t.shape == (2, 3) and float(t.sum()) == 15.0
     writable = np.ones(3, np.float32)
     assert np.shares_memory(as_tensor(writable).numpy(), writable)  # no copy when not needed
+
+
+def test_missing_texts_are_not_the_string_none():
+    import numpy as np
+    import pytest
+
+    from brainalign import Stimuli
+
+    with pytest.raises(ValueError, match=r"1 of the 3 texts are missing \(None or NaN; first at index 1\)"):
+        Stimuli.from_texts(["a cat", None, "a dog"])
+    with pytest.raises(ValueError, match=r"1 of the 2 words are missing .* index 0"):
+        Stimuli.from_words([np.nan, "dog"], [0.0, 0.5])
+    assert list(Stimuli.from_texts(["", "x"]).table["text"]) == ["", "x"]

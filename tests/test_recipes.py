@@ -201,6 +201,11 @@ def test_output_folder_is_owned_by_one_recipe(tmp_path, capsys):
                                                              "recipe runs neither 'encoding' nor 'trf'"}]
     index = (out / "index.html").read_text()
     assert "figures/layer_profile.png" in index and "results.csv" in index and "brain_map: brain maps" in index
+    # 4 human-IT subjects: the layers are compared across subjects (sign flips, Holm), written and linked
+    pairs = pd.read_csv(out / "comparisons.csv")
+    assert "comparisons.csv" in index and res.comparisons is not None
+    assert pairs[["layer_a", "layer_b", "test", "correction", "n_subjects"]].values.tolist() == [
+        ["conv1", "fc7", "sign_flip", "holm", 4]]
     stale = out / "figures" / "left_over.png"
     stale.write_bytes(b"x")
     run_recipe(_k92_recipe(tmp_path / "k.toml", figures='["model_comparison"]'), out=out)  # same recipe again
@@ -249,3 +254,67 @@ def test_brain_maps_one_file_per_roi_and_interactive(tmp_path):
     assert names == ["brain_map_toy_s1_IT_layer.png", "brain_map_toy_s1_IT_score.html", "brain_map_toy_s1_IT_score.png",
                      "brain_map_toy_s1_V1_layer.png", "brain_map_toy_s1_V1_score.html", "brain_map_toy_s1_V1_score.png"]
     assert all(Path(p).stat().st_size > 1000 for p in written)
+
+
+def _haxby(**methods):
+    return {"dataset": {"name": "haxby2001"}, "models": [{"name": "cat", "source": "onehot:stimulus_id"}],
+            "methods": {"use": ["cka"], **methods}}
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda r: r["methods"].update({"procrustes-angular": {"alpha": "half"}}),
+     r"\[methods\]\.procrustes-angular alpha = 'half' is invalid.*a number"),
+    (lambda r: r["methods"].update({"cka": {"sigma": 1.0}}), r"Unknown key 'sigma' in \[methods\]\.cka.*ceiling_splits"),
+    (lambda r: r["methods"].update({"procrustes-angular": {"distance": "euclidean"}}),
+     r"Unknown key 'distance' in \[methods\]\.procrustes-angular.*alpha"),
+    (lambda r: r["methods"].update({"mutual_knn": {"k": 2.5}}), r"mutual_knn k = 2.5 is invalid.*an integer"),
+    (lambda r: r["methods"].update({"cka": {"spearman_brown": "yes"}}), r"spearman_brown = 'yes' is invalid.*true or"),
+    (lambda r: r["methods"].update(use=["cka", "ckaa"]), r"unknown: \['ckaa'\]"),
+    (lambda r: r.update(statistics={"correction": "bonferroni"}), r"correction = 'bonferroni' is invalid.*'holm'"),
+    (lambda r: r.update(statistics={"group_test": "wilcoxon"}), r"group_test = 'wilcoxon' is invalid.*'sign_flip'"),
+    (lambda r: r["methods"].update(use=["cka", "encoding"]) or r.update(statistics={"group_test": "bootstrap"}),
+     r"group_test = 'bootstrap' needs per-subject stimulus replicates.*\['encoding'\] have none"),
+    (lambda r: r["dataset"].update(name="kriegeskorte92"), r"similarity measure\(s\) \['cka'\].*RDMs only"),
+])
+def test_similarity_methods_are_validated_from_the_registry(mutate, match):
+    r = _haxby()
+    mutate(r)
+    with pytest.raises(RecipeError, match=match):
+        validate_recipe(r)
+
+
+def test_similarity_recipe_defaults_and_valid_options():
+    r = validate_recipe(_haxby(**{"procrustes-angular": {"alpha": 0.5, "ceiling_splits": 5}},
+                               pls={"n_components": 4, "direction": "mean"}, ridge={"alphas": [1.0, 10.0]}))
+    assert r["statistics"]["group_test"] == "sign_flip" and r["statistics"]["correction"] == "holm"
+    assert r["methods"]["procrustes-angular"]["alpha"] == 0.5
+    k92 = {"dataset": {"name": "kriegeskorte92"}, "models": [{"name": "a", "source": "dataset:alexnet_rdms"}],
+           "methods": {"use": ["rsa"]}, "outputs": {"figures": ["similarity_matrix"]}}
+    assert validate_recipe(k92)["outputs"]["figures"] == ["similarity_matrix"]
+
+
+def test_similarity_matrix_figure_and_comparisons(tmp_path):
+    import numpy as np
+
+    from brainalign import Bunch, Features
+    from brainalign._recipe_report import write_figures
+    from brainalign._recipe_run import comparisons
+    from brainalign.alignment import sweep
+    from brainalign.datasets import simulate_responses
+
+    rng = np.random.default_rng(0)
+    feats = Features({f"l{k}": rng.standard_normal((30, 8)) for k in range(3)}, items=[f"i{k}" for k in range(30)],
+                     provenance={"model_id": "toy"})
+    brains = {f"s{k}": simulate_responses(feats, rois={"a": "l0", "b": "l2"}, n_channels=12, n_repeats=2,
+                                          random_state=k).brain for k in range(3)}
+    results = sweep(feats, brains, methods=["cka", "procrustes-euclidean", "rsa"], n_resamples=0, n_permutations=0)
+    recipe = validate_recipe({"dataset": {"name": "fmri", "fmri": {}}, "models": [{"name": "toy", "source": "onehot:x"}],
+                              "methods": {"use": ["cka"]}, "outputs": {"figures": ["similarity_matrix"]}})
+    written, skipped = write_figures(recipe, results, Bunch(brain=brains), tmp_path, dpi=50)
+    assert skipped == [] and [Path(p).name for p in written] == ["similarity_matrix_toy.png"]
+    assert Path(written[0]).stat().st_size > 5000
+    pairs = comparisons(results, test="t", correction="fdr_bh")
+    assert set(pairs["level"]) == {"layer"} and set(pairs["method"]) == {"cka", "procrustes-euclidean", "rsa"}
+    assert len(pairs) == 3 * 2 * 3 and set(pairs["correction"]) == {"fdr_bh"}  # 3 pairs of layers per method and ROI
+    assert comparisons(results[results["subject"] == "s0"]) is None
+    assert np.isfinite(pairs["p"]).all()

@@ -88,6 +88,16 @@ print(table.round(3))
 # For naturalistic fMRI the stimulus is a story with word onsets. The words of one run form
 # one continuous text; each word's feature is the mean of its sub-word tokens, computed in a
 # window that gives it at least `context` tokens of left context.
+#
+# Exactly which context: windows of `context + stride` tokens advance by `stride`, and each
+# word is taken from the window where its last token is new, so a word sees between `context`
+# and `context + stride - 1` tokens before it (all of them near the start of a run). For a
+# bidirectional encoder like MiniLM the default `stride` is `context`, and a word also sees the
+# rest of its window after it. A causal language model (GPT-2, Llama...) never looks ahead, so
+# there the default windows are as long as the model allows (up to `max(2 * context, 1024)`
+# tokens), read in 256-token chunks with the model's key/value cache; only `context` tokens
+# per window are computed twice. The story is tokenized a block of words at a time, so the
+# memory the plan needs does not grow with the story.
 
 # %%
 story = (
@@ -107,6 +117,7 @@ narrative = Stimuli.from_words(words, onsets, run=runs)
 wx = FeatureExtractor(MODEL, layers=["layer.2", "layer.5"], context=32, cache_dir=OUT / "cache", verbose=False)
 word_feats = wx.extract(narrative)
 print(word_feats, word_feats.item_table.head(3), sep="\n")
+print("causal model:", wx.is_causal)  # MiniLM reads in both directions
 
 # %% [markdown]
 # ## 3. Onto the TR grid, with delays
@@ -131,14 +142,19 @@ print("first TR of run 2, delay 1:", np.abs(X[n_tr, :384]).max())
 # %% [markdown]
 # ## Any Hugging Face model, on a machine with internet
 #
-# The same code works with any model id; `local_files_only=False` lets transformers download
-# it once into the local cache (this machine has no internet, so the cell only runs when
-# `BRAINALIGN_ONLINE=1`). `trust_remote_code` stays off unless you turn it on.
+# The same code works with any model id. As in transformers, the model comes from the local
+# Hugging Face cache, and is downloaded once when it is missing unless `HF_HUB_OFFLINE=1` (this
+# machine runs offline, so the cell only runs when `BRAINALIGN_ONLINE=1`). `trust_remote_code`
+# stays off unless you turn it on. Large models load as their users load them: weights in
+# bfloat16 with `torch_dtype="bfloat16"`, straight onto the GPU with `device_map` when
+# `accelerate` is installed (pass `model_kwargs={"device_map": "auto"}` to spread a model over
+# several GPUs). Asking only for early layers stops the forward pass after the deepest one.
 #
 # ```python
-# fx = FeatureExtractor("gpt2", local_files_only=False, pooling="last", context=512, device="auto")
+# fx = FeatureExtractor("gpt2", pooling="last", context=256, device="auto")
 # story_feats = fx.extract(narrative)          # GPU when there is one, bf16 autocast
-# vit = FeatureExtractor("google/vit-base-patch16-224-in21k", local_files_only=False, pooling="cls")
+# llm = FeatureExtractor("meta-llama/Llama-3.2-1B", torch_dtype="bfloat16", layers=[4, 8], context=512)
+# vit = FeatureExtractor("google/vit-base-patch16-224-in21k", pooling="cls")
 # ```
 
 # %%

@@ -2,10 +2,19 @@
 # # 07 — A full layer sweep: which layer of which model explains each brain region?
 #
 # `brainalign.alignment.sweep` scores every model x layer against every subject x ROI with
-# RSA, topological RSA (tRSA) and voxelwise encoding, and returns one tidy table (model,
-# layer, layer_depth, subject, roi, method, score, ceiling, normalized_score, CI, p).
-# `assign_layers` reads the best layer per region off it, with bootstrap uncertainty, and
-# `preferred_depth` the score-weighted mean layer depth.
+# RSA, topological RSA (tRSA), voxelwise encoding and any measure of `brainalign.similarity`
+# (CKA, Procrustes, mutual kNN...), and returns one tidy table (model, layer, layer_depth,
+# subject, roi, method, score, ceiling, normalized_score, CI, p).
+# `assign_layers` reads the best layer per region off it, with bootstrap uncertainty,
+# `preferred_depth` the score-weighted mean layer depth, and `compare_layers` tests every pair
+# of layers (or models) across subjects.
+#
+# **What changed.** Across subjects, `assign_layers`' `P(best)` is now
+# `brainalign.stats.p_best` (subjects resampled, ties shared; subjects *and* stimuli where the
+# sweep kept stimulus replicates), so its values moved by a few hundredths. New: group-level
+# tests of every pair of layers / models (`compare_layers`, with the test and the correction
+# named: the per-subject bootstraps say nothing about new subjects), `group_p_best`, and the
+# similarity measures as sweep methods (section "Similarity measures" below).
 #
 # Two analyses:
 #
@@ -35,7 +44,7 @@ import pandas as pd
 import torch
 
 from brainalign import Features, Stimuli
-from brainalign.alignment import assign_layers, preferred_depth, sweep
+from brainalign.alignment import assign_layers, compare_layers, group_p_best, preferred_depth, sweep
 from brainalign.datasets import load_kriegeskorte92, simulate_responses
 from brainalign.features import FeatureExtractor
 from brainalign.plotting import (
@@ -208,6 +217,81 @@ fig = plot_layer_assignment(across[across["model"] == "minilm"])
 fig.savefig(OUT / "simulated_assignment.png", dpi=110)
 
 # %% [markdown]
+# ### Does the generating layer beat the others *across subjects*?
+#
+# `p_best` per subject resamples that subject's stimuli; it says nothing about other people.
+# "Layer L explains this region better than layer L'" is a claim about subjects, which needs
+# them as the random effect: `compare_layers` tests every pair of layers of a model across
+# subjects, within each method and ROI, and corrects the p-values of one model's pairs together
+# (21 pairs of MiniLM layers here; Holm's family-wise correction). With 4 subjects the
+# sign-flip test (the default; no assumption on the distribution of the differences) cannot go
+# below p = 2 / 2**4 = 0.125: it can never reject, and says so. The t-test assumes roughly
+# normal differences and can reject.
+
+# %%
+minilm_rows = table[table["model"] == "minilm"]
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    flips = compare_layers(minilm_rows, test="sign_flip", correction="holm")
+print(sorted({str(w.message) for w in caught}))
+pairs_t = compare_layers(minilm_rows, test="t", correction="holm")
+print(pairs_t.groupby(["method", "roi"])["reject"].agg(["sum", "size"]).rename(
+    columns={"sum": "pairs rejected (t, Holm)", "size": "pairs"}).to_string())
+truth_pairs = pairs_t[pairs_t.apply(lambda r: truth[r["roi"]] in (r["layer_a"], r["layer_b"]), axis=1)]
+print(truth_pairs[truth_pairs["method"] == "rsa"][["roi", "layer_a", "layer_b", "difference", "p", "p_corrected",
+                                                     "reject"]].round(3).to_string(index=False))
+models = compare_layers(table, level="model", test="t", correction="holm")
+print(models[["method", "roi", "model_a", "layer_a", "model_b", "layer_b", "difference", "p_corrected", "reject"]]
+      .round(3).to_string(index=False))
+
+# %% [markdown]
+# The pretrained model beats the untrained control in every ROI and method (each model
+# represented in each subject by its best layer over the *other* subjects, so that picking the
+# layer and testing it never use the same data). Between MiniLM's layers the t-test separates
+# the generating layer from the distant ones in some ROIs; neighbouring layers, which share
+# most of their geometry, are not separated with 4 subjects.
+#
+# ### Similarity measures as sweep methods, and the joint subject x stimulus bootstrap
+#
+# Every measure of `brainalign.similarity.MEASURES` is a sweep method under its registry name
+# (options as `**{"procrustes-angular": {"alpha": 0.5}}`). Each compares a layer's features
+# with the ROI's mean response to each sentence. The table keeps the measure's own value in
+# `raw_score` (a distance stays a distance, `raw_kind`) and `score = to_score(raw_score)`
+# (here the cosine of the Procrustes angle), so that `p_best`, `p` and the CIs read alike
+# for every measure. Their stimulus draws are the same for every subject, which allows the
+# joint subject x stimulus bootstrap (rsatoolbox's; `test="bootstrap"`, `p_best_joint`): it
+# generalizes to new sentences as well as to new subjects, where the sign-flip and t-tests
+# hold the 60 sentences fixed.
+
+# %%
+t0 = time.perf_counter()
+sim = sweep({"minilm": features["minilm"]}, brains, methods=["cka-hsic_song", "procrustes-angular"],
+            n_resamples=100, n_permutations=50, random_state=0, verbose=False,
+            **{"cka-hsic_song": {"ceiling_splits": 10}, "procrustes-angular": {"ceiling_splits": 10}})
+print(f"similarity sweep: {len(sim)} rows in {time.perf_counter() - t0:.1f} s")
+print(sim[(sim["subject"] == "sub-01") & (sim["roi"] == "late")][
+    ["method", "layer", "raw_score", "raw_kind", "score", "ci_low", "ci_high", "ceiling", "p", "p_best"]]
+      .round(3).to_string(index=False))
+pb = group_p_best(sim)
+best_joint = pb.loc[pb.groupby(["method", "roi"])["p_best_joint"].idxmax()]
+print(best_joint[["method", "roi", "layer", "mean_score", "p_best", "p_best_joint"]].round(3).to_string(index=False))
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    joint = compare_layers(sim, test="bootstrap", correction="holm")
+t_sim = compare_layers(sim, test="t", correction="holm")
+both = joint.merge(t_sim, on=["method", "roi", "layer_a", "layer_b"], suffixes=("_joint", "_t"))
+print(both.groupby(["method", "roi"])[["reject_t", "reject_joint"]].sum().to_string())
+
+# %% [markdown]
+# Across subjects and sentences, `p_best_joint` puts the generating layer first in every ROI
+# under both measures. Pairwise, the joint bootstrap is more cautious than the t-test (it adds
+# the variability of the sentences, and its degrees of freedom are min(subjects, stimuli) - 1
+# = 3): with 4 subjects few pairs survive Holm's correction. Note the per-subject percentile
+# intervals of `procrustes-angular`: they sit above the estimate, because a bootstrap draw
+# repeats sentences and repeated rows look alike to a shape metric (`docs/similarity.md`,
+# bootstrap caveats); the draws still compare layers fairly (every layer gets the same draw).
+
+# %% [markdown]
 # ## 2. The 92 images: AlexNet, classic models and a language model vs human and monkey IT
 #
 # Human IT: 4 subjects x 2 sessions of fMRI RDMs (the sessions of a subject are averaged;
@@ -273,6 +357,16 @@ assert pref["early"] < pref["mid"] < pref["late"], pref
 # Encoding that holds out sentences gives random features nothing, where leaving repetitions
 # out let them "explain" the brain by memorizing each sentence.
 assert abs(leak["stimulus"]) < 0.05 and leak["run"] > 0.3, leak
+# Group level: with 4 subjects sign flips cannot reject (and warn); the pretrained model beats
+# the untrained one in every ROI and method across subjects.
+assert not flips["reject"].any() and flips["p"].min() >= 0.125 and caught
+assert models["reject"].all() and (models["model_a"] == "minilm").all() and (models["difference"] > 0).all()
+# Similarity measures: across subjects and sentences, the generating layer is the likeliest best;
+# the joint bootstrap rejects no more pairs than the t-test that holds the sentences fixed.
+for _, row in best_joint.iterrows():
+    assert row["layer"] == truth[row["roi"]] and row["p_best_joint"] > 0.8, row.to_dict()
+assert both["reject_joint"].sum() <= both["reject_t"].sum()
+assert (sim.loc[sim["method"] == "procrustes-angular", "raw_kind"] == "distance").all()
 # Real data: no model reaches the upper bound of the human-IT noise ceiling.
 hit_rows = real[real["roi"] == "hIT"]
 assert hit_rows["ceiling"].notna().all() and (hit_rows["score"] < hit_rows["ceiling"]).all()

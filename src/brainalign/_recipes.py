@@ -5,8 +5,9 @@ statistics and the outputs. :func:`load_recipe` reads and validates it completel
 anything is computed: an unknown key is an error that names it, lists the allowed keys and
 close matches; a wrong type or value names the allowed values, which are taken from the
 library's own constants (``brainalign.rsa.RDM_METHODS``, ``brainalign.rsa.COMPARE_METHODS``,
-``brainalign.alignment.METHODS`` / ``METHOD_DEFAULTS`` / ``TRSA_TRANSFORMS``), so that what
-validates also runs. Relative paths in a recipe (model folders, BIDS roots, NIfTI files,
+``brainalign.alignment.METHODS`` / ``METHOD_DEFAULTS`` / ``TRSA_TRANSFORMS`` / ``GROUP_TESTS`` /
+``CORRECTIONS``; the options of a similarity measure from ``brainalign.similarity.MEASURES``),
+so that what validates also runs. Relative paths in a recipe (model folders, BIDS roots, NIfTI files,
 events) are resolved against the recipe file's folder. :func:`brainalign.run_recipe`
 executes it. The format is documented in ``docs/recipes.md``.
 
@@ -17,9 +18,10 @@ Layout (every section but ``[dataset]``, ``[[models]]`` and ``[methods]`` is opt
                   rois, subjects, stimulus_key; options of the loader ([dataset.bids] / [dataset.fmri] ...;
                   lebel2023: root, subject, stories; story_example: layout)
     [[models]]    name, source, layers, pooling, context, text, split, batch_size
-    [methods]     use = ["rsa", "trsa", "encoding", "banded", "trf"]; controls; [methods.rsa], [methods.trsa],
-                  [methods.encoding], [methods.banded], [methods.trf]
-    [statistics]  n_resamples, n_permutations, ci, n_jobs
+    [methods]     use = ["rsa", "trsa", "encoding", "banded", "trf", "cka", ...]; controls; [methods.rsa],
+                  [methods.trsa], [methods.encoding], [methods.banded], [methods.trf],
+                  [methods.<similarity measure>]
+    [statistics]  n_resamples, n_permutations, ci, n_jobs, group_test, correction
     [outputs]     figures, dpi, table, html
 """
 
@@ -99,7 +101,7 @@ def _number_pair(v: Any) -> str | None:
     return "a list of two numbers [tmin, tmax]"
 
 
-FIGURES = ["layer_profile", "model_comparison", "assignment", "rdms", "mds", "brain_map"]
+FIGURES = ["layer_profile", "model_comparison", "assignment", "rdms", "mds", "brain_map", "similarity_matrix"]
 DATASETS = ["kriegeskorte92", "haxby2001", "bids", "fmri", "lebel2023", "story_example"]
 #: story datasets: timed words, one run per story; their language models read the words with left context
 STORY_DATASETS = ["lebel2023", "story_example"]
@@ -179,6 +181,36 @@ def _inner_cv(v: Any) -> str | None:
     return "'run' or an integer >= 2"
 
 
+def _like(default: Any) -> Callable[[Any], str | None]:
+    """A check that accepts values of the type of ``default`` (a measure parameter's default)."""
+    if isinstance(default, bool):
+        return _bool
+    if isinstance(default, int):
+        return _int()
+    if isinstance(default, float):
+        def check(v: Any) -> str | None:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            return None if ok else "a number"
+        return check
+    if isinstance(default, str):
+        return _str()
+
+    def number_or_list(v: Any) -> str | None:  # None defaults: a number, or a list of numbers (alphas)
+        flat = v if isinstance(v, list) else [v]
+        if flat and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in flat):
+            return None
+        return "a number or a list of numbers"
+    return number_or_list
+
+
+def _similarity_schema(defaults: dict) -> dict[str, Callable[[Any], str | None]]:
+    """Checks of ``[methods.<measure>]``: the measure's settable parameters (types of their defaults) and the
+    sweep's options of every similarity method."""
+    rules = {k: _like(v) for k, v in defaults.items()}
+    rules.update(ceiling_splits=_int(1), spearman_brown=_bool, time_window=_number_pair, device=_str())
+    return rules
+
+
 def schema() -> dict[str, Any]:
     """The recipe schema: section -> key -> check (a callable returning what is expected, or None).
 
@@ -186,7 +218,8 @@ def schema() -> dict[str, Any]:
     ``rsa.COMPARE_METHODS``, ``alignment.METHODS``, ``alignment.METHOD_DEFAULTS``,
     ``alignment.TRSA_TRANSFORMS``): a value that validates is one the sweep accepts.
     """
-    from .alignment import CONTROLS, METHOD_DEFAULTS, METHODS, TRSA_TRANSFORMS
+    from .alignment import (CONTROLS, CORRECTIONS, GROUP_TESTS, METHOD_DEFAULTS, METHODS, SIMILARITY_METHODS,
+                            TRSA_TRANSFORMS)
     from .alignment._design import DESIGNS, RESAMPLE
     from .rsa import COMPARE_METHODS, RDM_METHODS
 
@@ -202,7 +235,8 @@ def schema() -> dict[str, Any]:
            "resample": _choice(RESAMPLE), "trim": _trim, "zscore": _zscore, "ceiling_by": _str(),
            "block_length": _int(1), "design": _choice(["continuous"])}
     trsa = {**rsa, "low": _float(0, 1), "up": _float(0, 1), "transform": _choice(TRSA_TRANSFORMS)}
-    methods = {"rsa": rsa, "trsa": trsa, "encoding": encoding, "banded": banded, "trf": trf}
+    methods = {"rsa": rsa, "trsa": trsa, "encoding": encoding, "banded": banded, "trf": trf,
+               **{m: _similarity_schema(METHOD_DEFAULTS[m]) for m in SIMILARITY_METHODS}}
     for m, keys in methods.items():  # every option the sweep knows is in the recipe schema, and no other
         unknown = (set(keys) - set(METHOD_DEFAULTS[m])) - {"inner_cv"}
         assert not unknown and not set(METHOD_DEFAULTS[m]) - set(keys), (m, unknown)
@@ -221,7 +255,7 @@ def schema() -> dict[str, Any]:
         },
         "methods": {"use": _str_list(list(METHODS)), "controls": _str_list(list(CONTROLS)), **methods},
         "statistics": {"n_resamples": _int(0), "n_permutations": _int(0), "ci": _float(0.5, 0.999),
-                       "n_jobs": _int(-1)},
+                       "n_jobs": _int(-1), "group_test": _choice(GROUP_TESTS), "correction": _choice(CORRECTIONS)},
         "outputs": {"figures": _str_list(FIGURES), "dpi": _int(50), "table": _bool, "html": _bool},
     }
 
@@ -230,7 +264,8 @@ REQUIRED = {"dataset": ["name"], "models": ["name", "source"], "methods": ["use"
 TOP = ["recipe", "dataset", "models", "methods", "statistics", "outputs"]
 DEFAULTS = {
     "recipe": {"random_state": 0},
-    "statistics": {"n_resamples": 200, "n_permutations": 200, "ci": 0.95, "n_jobs": 1},
+    "statistics": {"n_resamples": 200, "n_permutations": 200, "ci": 0.95, "n_jobs": 1, "group_test": "sign_flip",
+                   "correction": "holm"},
     "outputs": {"figures": ["layer_profile", "model_comparison", "assignment"], "dpi": 110, "table": True,
                 "html": True},
 }
@@ -378,6 +413,23 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe", base_dir: str |
     methods = recipe["methods"]["use"]
     if "encoding" in methods and ds == "kriegeskorte92":
         raise RecipeError("methods.use includes 'encoding' but kriegeskorte92 has RDMs only; use 'rsa' and 'trsa'.")
+    from .alignment import SIMILARITY_METHODS
+
+    measures = [m for m in methods if m in SIMILARITY_METHODS]
+    if measures and ds == "kriegeskorte92":
+        raise RecipeError(f"methods.use includes the similarity measure(s) {measures}, which compare response "
+                          "matrices, but kriegeskorte92 has RDMs only; use 'rsa' and 'trsa'.")
+    rdm_models = [m["name"] for m in models if m["source"].startswith("dataset:")]
+    if measures and rdm_models:
+        raise RecipeError(f"methods.use includes the similarity measure(s) {measures}, which need feature arrays, but "
+                          f"the model(s) {rdm_models} are RDMs (source 'dataset:...'); use 'rsa' / 'trsa' for them.")
+    stats = recipe.get("statistics", {})
+    if stats.get("group_test") == "bootstrap":
+        core = [m for m in methods if m not in SIMILARITY_METHODS]
+        if core:
+            raise RecipeError(f"[statistics] group_test = 'bootstrap' needs per-subject stimulus replicates drawn on "
+                              f"the same stimuli, which the sweep keeps for the similarity measures only; {core} have "
+                              "none. Use group_test = 'sign_flip' or 't'.")
     trsa = recipe["methods"].get("trsa", {})
     if trsa.get("low", 0) > trsa.get("up", 1):
         raise RecipeError(f"[methods.trsa] low = {trsa['low']} must not exceed up = {trsa['up']}.")

@@ -148,7 +148,8 @@ def _print_results(res, recipe_name: str) -> None:
         print("\n   how to read it:")
         for note in res.notes:
             print(textwrap.fill(note, 100, initial_indent="   - ", subsequent_indent="     "))
-    tables = [f for f in ("results.csv", "assignment.csv", "headline.csv", "voxels.csv") if (res.out / f).exists()]
+    tables = [f for f in ("results.csv", "assignment.csv", "headline.csv", "comparisons.csv", "voxels.csv")
+              if (res.out / f).exists()]
     print(f"\n   wrote {', '.join(str(res.out / f) for f in tables + ['provenance.json'])}"
           f"{', ' + str(res.index) if res.index else ''} and {len(res.figures)} figures / maps:")
     for f in res.figures:

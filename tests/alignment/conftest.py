@@ -37,6 +37,13 @@ def toy_brains(toy_features):
         brains[f"sub-{s}"] = bd
     return brains
 
+
+@pytest.fixture(scope="session")
+def other_features():
+    """An unrelated network of the same shape as ``toy_features`` (a control model)."""
+    return chain_features(random_state=7, name="other")
+
+
 def story_dataset(*, n_stories=4, n_trs=110, tr=2.0, n_layers=4, dim=10, rois=(("early", "l0"), ("late", "l3")),
                   n_voxels=12, n_noise=6, snr=1.5, repeat=None, random_state=0, delays=(1, 2, 3)):
     """Words at ~2.5/s in ``n_stories`` stories (one run each), word features of a chain of layers,

@@ -7,29 +7,32 @@ that both select by the same criterion). Each size is fitted on ``n_samples`` sa
 scored on 500 held-out ones. The features have a decaying (power-law) spectrum like
 language-model embeddings, the harder case for brainalign's alpha basis.
 
-Contenders run alternately in one process (brainalign, himalaya-torch, himalaya-numpy,
-brainalign, ...) after one untimed warm-up each; each time is the median of ``--repeats``
-(>= 5) runs, with the spread (min-max) beside it. The script checks, in the same run, that
+Contenders run alternately in one process (himalaya-torch, himalaya-numpy, brainalign,
+himalaya-torch, ...) after one untimed warm-up each; each time is the median of ``--repeats``
+(>= 5) runs, each ratio the median of the per-run ratios, with the spreads (min-max) beside
+them. The script checks, in the same run, that
 every contender's held-out scores equal brainalign's (mean R² within 1e-3, and per-target R²
 within 1e-2 for >= 99% of targets: float32 alpha selection can flip between neighbouring
 alphas of equal score) and exits with status 1 when they do not.
 
 Run ``python tests/benchmarks/bench_ridge.py`` (all sizes; long: himalaya-numpy takes minutes
 at 50,000 targets), ``--quick`` (a CI-sized smoke run), ``--sizes 1000x256x1000 ...``,
-``--skip himalaya-numpy``, ``--json out.json``. Set ``OMP_NUM_THREADS`` for the thread
+``--skip himalaya-numpy``, ``--json out.json`` (the rows for ``run_all.py``). Set ``OMP_NUM_THREADS`` for the thread
 count; the load average is printed before and after, since timings on a busy machine say little.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _harness.py beside this file
+from _harness import add_arguments, alternate, make_row, versions, write_json  # noqa: E402
 
 N_TEST, N_ALPHAS, N_FOLDS = 500, 20, 5
 FULL_SIZES = [(1000, 256, 1000), (3000, 768, 1000), (2000, 512, 5000), (3000, 768, 10_000), (3000, 768, 50_000)]
@@ -97,16 +100,15 @@ def compare(ours: np.ndarray, theirs: np.ndarray) -> dict:
 def run_size(size, contenders, repeats: int) -> dict:
     n, p, t = size
     Xtr, Ytr, Xte, Yte = make_data(n, p, t)
-    times = {c: [] for c in contenders}
     scores = {}
     for c in contenders:  # warm-up (imports, thread pools, first-touch allocations); its scores are checked
         _, pred = fit_predict(c, Xtr, Ytr, Xte)
         scores[c] = r2_per_target(Yte, pred)
-    for _ in range(repeats):
-        for c in contenders:
-            elapsed, _ = fit_predict(c, Xtr, Ytr, Xte)
-            times[c].append(elapsed)
-    out = {"size": f"{n}x{p}x{t}", "contenders": {}}
+    # alternating runs, the peers first: himalaya-torch, himalaya-numpy, brainalign, himalaya-torch, ...
+    order = [c for c in contenders if c != "brainalign"] + ["brainalign"]
+    times, _ = alternate({c: (lambda c=c: fit_predict(c, Xtr, Ytr, Xte)[0]) for c in order}, repeats,
+                         warmup=False)
+    out = {"size": f"{n}x{p}x{t}", "contenders": {}, "rows": []}
     ref = scores["brainalign"]
     for c in contenders:
         med = statistics.median(times[c])
@@ -115,8 +117,14 @@ def run_size(size, contenders, repeats: int) -> dict:
         if c != "brainalign":
             row.update(compare(ref, scores[c]))
             row["equal"] = row["mean_r2_diff"] <= 1e-3 and row["frac_within_1e-2"] >= 0.99
-            row["ratio"] = med / statistics.median(times["brainalign"])
-            row["ratio_spread"] = (min(times[c]) / max(times["brainalign"]), max(times[c]) / min(times["brainalign"]))
+            table_row = make_row(
+                f"ridge CV {n:,} x {p} x {t:,}, {N_ALPHAS} alphas, {N_FOLDS} folds, float32", c.replace("-", " "),
+                times[c], times["brainalign"], equal=row["equal"], diff=row["mean_r2_diff"], tolerance=1e-3,
+                diff_kind="mean held-out R² diff", target=3.0,
+                note=f"{row['frac_within_1e-2']:.1%} of targets' R² within 1e-2 (>= 99% required)")
+            row["ratio"] = table_row["ratio"]  # median of the per-run ratios
+            row["ratio_spread"] = tuple(table_row["spread"])
+            out["rows"].append(table_row)
         out["contenders"][c] = row
     return out
 
@@ -130,23 +138,24 @@ def _load() -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (small sizes, same checks)")
+    add_arguments(parser, quick_help="CI-sized smoke run (small sizes, same checks)")
     parser.add_argument("--sizes", nargs="*", default=None, help="sizes as n_samples x n_features x n_targets")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per contender (median reported)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed runs per contender (median reported; default 5, 3 with --quick)")
     parser.add_argument("--skip", nargs="*", default=[], choices=CONTENDERS[1:], help="peers to leave out")
-    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
     else:
         sizes = QUICK_SIZES if args.quick else FULL_SIZES
     contenders = [c for c in CONTENDERS if c not in args.skip]
+    args.repeats = args.repeats or (3 if args.quick else 5)
     import torch
 
     print(f"threads: torch {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
           f"load average before: {_load()}")
     print(f"{N_ALPHAS} alphas, {N_FOLDS} folds, float32, {N_TEST} held-out samples; "
-          f"median of {args.repeats} alternating runs (min-max)")
+          f"median of {args.repeats} alternating runs (min-max); peer/ours = median of the per-run ratios [min-max]")
     header = f"{'size':>16} {'contender':>15} {'median s':>9} {'min-max s':>15} {'peer/ours':>9} {'spread':>13} equal"
     print(header)
     results, all_equal = [], True
@@ -164,9 +173,8 @@ def main(argv=None) -> int:
                   f"{ratio} {spread} {eq}", flush=True)
             all_equal &= row.get("equal", True)
     print(f"load average after: {_load()}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"results": results, "threads": torch.get_num_threads()}, fh, indent=1)
+    write_json(args.json, __file__, [r for res in results for r in res["rows"]], details=results,
+               threads=torch.get_num_threads(), versions=versions("himalaya", "numpy", "torch"))
     if not all_equal:
         print("held-out scores differ between contenders", file=sys.stderr)
         return 1

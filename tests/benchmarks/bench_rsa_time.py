@@ -2,10 +2,12 @@
 
 Run: ``python tests/benchmarks/bench_rsa_time.py`` (``--quick`` for small sizes and 3 runs,
 ``--repeats N`` to change the number of runs, ``--only NAME`` to run the workloads whose
-name contains NAME). Every workload runs the peer and brainalign alternately, ``repeats``
-times (default 5), and prints the median time of each, their spread (min-max), the ratio
-of the medians (peer / brainalign) against the target of the issue, and the largest
-absolute difference between the two results (the run fails if any exceeds its tolerance).
+name contains NAME, ``--json PATH`` to write the rows for ``run_all.py``). Every workload
+runs the peer and brainalign alternately (peer, brainalign, peer, ...), ``repeats`` times
+(default 5) after a warm-up of each, and prints the median time of each with its spread
+(min-max), the ratio (median of the per-run ratios peer / brainalign, with their min-max)
+against the target of the issue, and the largest absolute difference between the two
+results (the run fails if any exceeds its tolerance).
 
 Workloads (full size):
 
@@ -30,40 +32,34 @@ Workloads (full size):
 from __future__ import annotations
 
 import argparse
-import time
+import os
+import sys
 import warnings
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _harness.py beside this file
+from _harness import add_arguments, alternate, make_row, versions, write_json  # noqa: E402
+
 
 def _run(fns: dict, repeats: int) -> tuple[dict, dict]:
-    """Call every function ``repeats`` times, alternating; (times per name, first output per name)."""
-    times = {k: [] for k in fns}
-    outs = {}
-    for fn in fns.values():  # warm-up: imports and caches are not what is measured
-        fn()
-    for r in range(repeats):
-        for name, fn in (fns.items() if r % 2 == 0 else reversed(list(fns.items()))):
-            t = time.perf_counter()
-            out = fn()
-            times[name].append(time.perf_counter() - t)
-            outs.setdefault(name, out)
-    return times, outs
+    """Call every function ``repeats`` times, alternating (peer, brainalign, peer, ...) after a
+    warm-up of each (imports and caches are not what is measured); (times per name, first output per name)."""
+    return alternate(fns, repeats)
 
 
 ROWS = []
 
 
 def _report(workload: str, peer: str, times: dict, diff: float, tol: float, target: float) -> None:
-    tp, tb = np.median(times["peer"]), np.median(times["ours"])
-    ratio = tp / tb
-    spread = np.array(times["peer"])[:, None] / np.array(times["ours"])[None, :]
-    ok = diff <= tol
-    ROWS.append((workload, peer, tp, tb, ratio, target, ok))
+    row = make_row(workload, peer, times["peer"], times["ours"], equal=diff <= tol, diff=diff, tolerance=tol,
+                   target=target)
+    ROWS.append(row)
+    tp, tb = row["peer_s"], row["brainalign_s"]
     print(f"{workload:<58s} {peer:<12s} {tp:8.3f} s [{min(times['peer']):.3f}-{max(times['peer']):.3f}]  "
-          f"brainalign {tb:7.3f} s [{min(times['ours']):.3f}-{max(times['ours']):.3f}]  x{ratio:6.1f} "
-          f"(pairs of runs {spread.min():.1f}-{spread.max():.1f}; target {target:g})  max|diff| {diff:.1e} "
-          f"{'equal' if ok else 'MISMATCH'}", flush=True)
+          f"brainalign {tb:7.3f} s [{min(times['ours']):.3f}-{max(times['ours']):.3f}]  x{row['ratio']:6.1f} "
+          f"(paired runs {row['spread'][0]:.1f}-{row['spread'][1]:.1f}; target {target:g})  max|diff| {diff:.1e} "
+          f"{'equal' if row['equal'] else 'MISMATCH'}", flush=True)
 
 
 def _epochs(n_epochs, n_ch, n_times, sfreq, labels, rng, montage=None):
@@ -249,7 +245,7 @@ def bench_sensor_searchlight(quick: bool, repeats: int, rng) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, 3 runs (a smoke test)")
+    add_arguments(parser, quick_help="small sizes, 3 runs (a smoke test)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per library (default 5; 3 with --quick)")
     parser.add_argument("--only", default="", help="run the workloads whose name contains this")
     args = parser.parse_args(argv)
@@ -263,9 +259,10 @@ def main(argv=None) -> int:
                      ("searchlight", bench_searchlight), ("sensor", bench_sensor_searchlight)]:
         if args.only in name:
             fn(args.quick, repeats, rng)
-    bad = [r for r in ROWS if not r[6]]
-    print(f"\n{len(ROWS)} workloads; {sum(r[4] >= r[5] for r in ROWS)} meet their target; "
+    bad = [r for r in ROWS if not r["equal"]]
+    print(f"\n{len(ROWS)} workloads; {sum(r['met'] for r in ROWS)} meet their target; "
           f"{len(bad)} with different numbers.")
+    write_json(args.json, __file__, ROWS, versions=versions("mne_rsa", "rsatoolbox", "mne", "numpy", "torch"))
     return 1 if bad else 0
 
 

@@ -12,18 +12,27 @@ full 12 x 12 grid.
 - every other measure's time on the grid (at ``--others-stimuli`` stimuli: PLS, ridge, RSA and
   the RBF kernels grow fast with the number of stimuli).
 
-Every comparison prints the largest absolute difference of the two results (must be <= 1e-8).
-A reference loop can be timed on ``--ref-pairs`` pairs only and extrapolated to the grid; the
-line says so. Run ``python tests/benchmarks/bench_similarity.py`` (full), ``--quick`` (1,000 x
-256, 4 layers), ``--device cuda``.
+Every comparison prints the largest absolute difference of the two results (must be <= 1e-8;
+the script exits non-zero otherwise). The reference loops and brainalign run alternately
+(loop, brainalign, loop, ...; ``--repeats``, default 5) after a warm-up on small slices; each
+ratio is the median of the per-run ratios. A reference loop is timed on ``--ref-pairs`` pairs
+spread over the grid (default 24 of the 144; ``--ref-pairs 0`` for every pair: about 10
+minutes per run for ckatorch on one thread) and its time scaled to the whole grid; the line
+says so. Run ``python tests/benchmarks/bench_similarity.py`` (full), ``--quick`` (1,000 x
+256, 4 layers, 3 runs), ``--device cuda``, ``--json PATH`` (the rows for ``run_all.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _harness.py beside this file
+from _harness import add_arguments, alternate, make_row, versions, write_json  # noqa: E402
 
 
 def make_layers(n_layers: int, n: int, p: int, seed: int) -> list[np.ndarray]:
@@ -83,27 +92,41 @@ def netrep_style_loop(A, B, pairs):
     return out
 
 
-def _compare_loop(name, ref_fn, ours_fn, pairs, note, n_total):
-    t_ref, ref = _timed(ref_fn)
-    t_ref = t_ref * n_total / len(pairs)
-    t_ours, ours = _timed(ours_fn)
+ROWS = []
+
+
+def _compare_loop(name, peer, ref_fn, ours_fn, pairs, note, n_total, repeats, target):
+    """Alternating runs (per-pair loop, brainalign, ...); the loop's time is scaled to the whole grid."""
+    times, outs = alternate({"peer": ref_fn, "ours": ours_fn}, repeats, warmup=False)
+    scale = n_total / len(pairs)
+    ref, ours = outs["peer"], outs["ours"]
     diff = max(abs(ours[i, j] - v) for (i, j), v in ref.items())
-    _row(name, t_ref, t_ours, diff, note)
+    row = make_row(name, peer, [t * scale for t in times["peer"]], times["ours"], equal=diff <= 1e-8, diff=diff,
+                   tolerance=1e-8, target=target, note=note)
+    ROWS.append(row)
+    _row(name, row["peer_s"], row["brainalign_s"], diff,
+         f"[paired runs {row['spread'][0]:.1f}-{row['spread'][1]:.1f}x; target {target:g}x] {note}")
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 stimuli x 256 features, 4 layers")
+    add_arguments(parser, quick_help="1,000 stimuli x 256 features, 4 layers, 3 runs")
+    parser.add_argument("--repeats", type=int, default=None, help="alternating runs (default 5; 3 with --quick)")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--stimuli", type=int, default=5000)
     parser.add_argument("--features", type=int, default=768)
-    parser.add_argument("--others-stimuli", type=int, default=1000)
-    parser.add_argument("--ref-pairs", type=int, default=None, help="time the reference loops on this many pairs")
+    parser.add_argument("--others-stimuli", type=int, default=None,
+                        help="stimuli for the other measures (default 2 x features + 64: fewer make the CCA "
+                             "family and Procrustes-euclidean degenerate, which brainalign refuses)")
+    parser.add_argument("--ref-pairs", type=int, default=24,
+                        help="time the reference loops on this many pairs, spread over the grid, and scale their "
+                             "time to the whole grid (default 24; 0 = every pair)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-others", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
-        args.layers, args.stimuli, args.features, args.others_stimuli = 4, 1000, 256, 300
+        args.layers, args.stimuli, args.features = 4, 1000, 256
+    repeats = args.repeats or (3 if args.quick else 5)
 
     import torch
 
@@ -113,17 +136,27 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}; grid {L} x {L} layers, "
           f"{n} stimuli x {p} features, float64\n")
     A, B = make_layers(L, n, p, 0), make_layers(L, n, p, 1)
-    similarity.compare(A[0][:50], B[0][:50], method="cka", device=dev)  # warm up torch
+    # warm-up on small slices (imports, torch and BLAS thread pools): not what is measured
+    small_a, small_b = [a[:50] for a in A[:2]], [b[:50] for b in B[:2]]
+    ckatorch_loop(small_a, small_b, [(0, 0)], dev), netrep_style_loop(small_a, small_b, [(0, 0)])
+    similarity.pairwise(small_a, small_b, method=["cka", "procrustes-angular"], device=dev)
 
-    pairs, note = _pairs(L, L, args.ref_pairs)
-    _compare_loop("linear CKA (ckatorch cka_base per pair)", lambda: ckatorch_loop(A, B, pairs, dev),
-                  lambda: similarity.pairwise(A, B, method="cka", device=dev), pairs, note, L * L)
-    _compare_loop("procrustes-angular (netrep-style per pair)", lambda: netrep_style_loop(A, B, pairs),
-                  lambda: similarity.pairwise(A, B, method="procrustes-angular", device=dev), pairs, note, L * L)
+    pairs, note = _pairs(L, L, args.ref_pairs or None)
+    grid = f"{L} x {L} layers, {n:,} stimuli x {p}"
+    _compare_loop(f"linear CKA grid, {grid}", "ckatorch cka_base per pair", lambda: ckatorch_loop(A, B, pairs, dev),
+                  lambda: similarity.pairwise(A, B, method="cka", device=dev), pairs, note, L * L, repeats, 10.0)
+    _compare_loop(f"procrustes-angular grid, {grid}", "netrep-style per-pair loop",
+                  lambda: netrep_style_loop(A, B, pairs),
+                  lambda: similarity.pairwise(A, B, method="procrustes-angular", device=dev), pairs, note, L * L,
+                  repeats, 1.5)
+    write_json(args.json, __file__, ROWS, versions=versions("ckatorch", "numpy", "torch"), device=dev)
+    bad = [r["workload"] for r in ROWS if not r["equal"]]
+    if bad:
+        print(f"different numbers: {bad}", file=sys.stderr)
     if args.skip_others:
-        return
+        return 1 if bad else 0
 
-    m = args.others_stimuli
+    m = min(n, args.others_stimuli or 2 * p + 64)
     a, b = [x[:m] for x in A], [x[:m] for x in B]
     print(f"\nother measures on the {L} x {L} grid at {m} stimuli x {p} features (brainalign only):")
     others = {
@@ -147,7 +180,8 @@ def main() -> None:
     for name in ("stochastic-gaussian", "stochastic-energy"):
         t, _ = _timed(lambda: similarity.pairwise(ra, rb, method=name, device=dev))
         _row(f"{name} (4 x 4, 5 repeats x 500 x 64)", None, t)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -16,8 +16,12 @@ def test_bench_ridge_runs_and_scores_agree(tmp_path):
     spec.loader.exec_module(bench)
     out = tmp_path / "bench.json"
     assert bench.main(["--sizes", "200x16x40", "--repeats", "1", "--json", str(out)]) == 0
-    (res,) = json.loads(out.read_text())["results"]
+    data = json.loads(out.read_text())
+    (res,) = data["meta"]["details"]
     assert res["size"] == "200x16x40"
     for name in ("himalaya-torch", "himalaya-numpy"):
         row = res["contenders"][name]
         assert row["equal"] and row["ratio"] > 0
+    # the rows of run_all.py's table: one per peer
+    assert [r["peer"] for r in data["rows"]] == ["himalaya torch", "himalaya numpy"]
+    assert all(r["equal"] and r["target"] == 3.0 and r["runs"] == 1 for r in data["rows"])

@@ -219,3 +219,61 @@ def test_modality_mismatch_is_refused(vit_dir):
         fx.extract(["a sentence"])
     with pytest.raises(ValueError, match="Invalid value for the 'dtype'"):
         FeatureExtractor(vit_dir, dtype="bfloat16")
+
+
+@pytest.mark.parametrize("model", ["bert", "gpt2"])
+def test_empty_texts_get_zeros_and_one_warning(bert_dir, gpt2_dir, model):
+    """One rule for sentences and words: no token -> zeros and a warning; nothing at all -> an error."""
+    fx = FeatureExtractor({"bert": bert_dir, "gpt2": gpt2_dir}[model], cache_dir=False, batch_size=2)
+    ref = fx.extract(["the cat", "a dog"])
+    with pytest.warns(UserWarning, match=r"2 items gave no token \(e\.g\. row 1\); their features are zeros "
+                                         r"\(row 1 is ''\)") as rec:
+        feats = fx.extract(["the cat", "", "a dog", "   "])
+    assert len(rec) == 1
+    for name in feats.layer_names:
+        np.testing.assert_array_equal(feats[name][[1, 3]], 0)
+        np.testing.assert_allclose(feats[name][[0, 2]], ref[name], atol=1e-5)
+    with pytest.warns(UserWarning, match=r"1 items gave no token \(e\.g\. row 1\).*\(row 1 is nan\)"):
+        missing = fx.extract(Stimuli({"text": ["the cat", None, "a dog"], "modality": "text"}))  # a missing text
+    np.testing.assert_array_equal(missing["layer.1"][1], 0)
+    with pytest.raises(ValueError, match=r"None of the 1 items gives a token \(row 0: ''\): there is nothing"):
+        fx.extract([""])
+    with pytest.raises(ValueError, match=r"None of the 2 words gives a token"):
+        fx.extract(Stimuli.from_words(["", " "], [0.0, 0.5]))
+
+
+def test_empty_texts_warn_again_when_read_from_the_cache(bert_dir, tmp_path):
+    fx = FeatureExtractor(bert_dir, cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match="1 items gave no token"):
+        fx.extract(["the cat", ""])
+    with pytest.warns(UserWarning, match="1 items gave no token"):
+        again = fx.extract(["the cat", ""])
+    assert again.provenance["from_cache"]
+    with pytest.raises(ValueError, match="nothing to extract"):
+        fx.extract(["", ""])
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]  # nothing left behind
+
+
+def test_stimuli_of_the_wrong_type_are_refused_with_what_is_allowed(bert_dir):
+    fx = FeatureExtractor(bert_dir)
+    with pytest.raises(TypeError, match=r"stimuli must be texts \(str\), images .* or waveforms .*got int values "
+                                        r"such as 1"):
+        fx.extract([1, 2, 3])
+    with pytest.raises(TypeError, match=r"stimuli mix strings and int \(item 1: 2\)"):
+        fx.extract(["a cat", 2])
+    with pytest.raises(TypeError, match="got dict values"):
+        fx.extract([{"text": "a"}])
+
+
+def test_missing_layer_lists_the_available_layers(bert_dir):
+    from torch import nn
+
+    model = nn.Sequential()
+    for i in range(1, 6):
+        model.add_module(f"conv{i}", nn.Conv2d(3, 3, 1))
+    with pytest.raises(KeyError, match=r"Unknown layer 'conv9'\..*Available layers \(what layers='all' gives\): "
+                                       r"\['conv1', 'conv2', 'conv3', 'conv4', 'conv5'\]"):
+        FeatureExtractor(model, layers=["conv1", "conv9"])
+    with pytest.raises(KeyError, match=r"Unknown layer 'layer\.9'.*Available layers .*\['embeddings', 'layer\.0', "
+                                       r"'layer\.1'\]\. Any of the model's \d+ other module names works too"):
+        FeatureExtractor(bert_dir, layers=["layer.0", "layer.9"])

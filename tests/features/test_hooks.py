@@ -139,3 +139,13 @@ def test_plain_module_reads_text_through_its_preprocess():
             want = model.proj(model.embed(_chars([t]))).mean(1)[0].numpy()
             np.testing.assert_allclose(feats["proj"][i], want, atol=1e-6)
     assert feats["proj"].shape == (3, 3)
+
+
+def test_plain_module_text_follows_the_empty_text_rule():
+    torch.manual_seed(0)
+    model = CharModel().eval()
+    fx = FeatureExtractor(model, preprocess=_chars, verbose=False, cache_dir=False)
+    with pytest.warns(UserWarning, match=r"1 items gave no token \(e\.g\. row 1\)"):
+        feats = fx.extract(Stimuli.from_texts(["a cat", " ", "hi"]))
+    np.testing.assert_array_equal(feats["proj"][1], 0)
+    assert np.abs(feats["proj"][[0, 2]]).sum() > 0

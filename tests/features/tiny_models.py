@@ -29,3 +29,27 @@ def word_tokenizer():
 
 def images(rng, n=3, size=(40, 40)):
     return [(rng.random(size + (3,)) * 255).astype(np.uint8) for _ in range(n)]
+
+
+def bpe_tokenizer(texts, vocab_size=120):
+    """A fast byte-level BPE tokenizer (as GPT-2's) trained on ``texts``; no special tokens added."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(list(texts), trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+
+
+def tiny_gpt2(vocab_size, n_positions=64, n_layer=2, seed=1):
+    import torch
+    from transformers import GPT2Config, GPT2Model
+
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=vocab_size, n_embd=32, n_layer=n_layer, n_head=2, n_positions=n_positions,
+                     bos_token_id=0, eos_token_id=0)
+    return GPT2Model(cfg).eval()

@@ -154,6 +154,8 @@ def test_threshold_errors():
         geodesic(np.arange(6.0), low=-0.1, up=0.4)
     with pytest.raises(ValueError, match="Allowed values are 'authors', 'contract'"):
         geodesic(np.arange(6.0), low=0.1, up=0.4, convention="paper")
+    with pytest.raises(TypeError, match="low must be a number in \\[0, 1\\].*got str 'abc'"):
+        geotopological(np.arange(6.0), low="abc", up=0.5)
 
 
 def test_keeps_descriptors(rng):

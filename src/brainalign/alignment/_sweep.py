@@ -19,7 +19,9 @@ import pandas as pd
 from .._docs import fill_doc
 from .._utils import as_list, check_option, logger, parallel_map, progress_bar
 from ._inputs import BrainInput, ModelInput, normalize_brains, normalize_models
-from ._methods import RSA_DEFAULTS, TRSA_DEFAULTS, run_unit
+from ._group import UnitReplicates
+from ._methods import RSA_DEFAULTS, TRSA_DEFAULTS
+from ._methods import run_unit as _core_unit
 from ._prepare import (
     _CACHE_VERSION,
     _cache_read,
@@ -31,15 +33,34 @@ from ._prepare import (
     _rsa_ceiling,
     _unit_key,
 )
+from ._similarity_units import (
+    SIMILARITY_DEFAULTS,
+    SIMILARITY_METHODS,
+    read_replicates,
+    similarity_unit,
+    similarity_units,
+    write_replicates,
+)
 from ._table import VoxelScores, tidy
 from . import _encoding_plan
 from ._controls import CONTROLS
 from ._design import ENCODING_METHODS
 from ._encoding_units import BANDED_DEFAULTS, ENCODING_DEFAULTS, TRF_DEFAULTS
 
-METHODS = ("encoding", "rsa", "trsa", "banded", "trf")
+#: The methods a sweep runs by default.
+CORE_METHODS = ("encoding", "rsa", "trsa")
+#: Every method of :func:`sweep`: the core ones, the naturalistic encoding ones (banded ridge with
+#: variance partitioning, TRFs) and the similarity measures (``brainalign.similarity.MEASURES``).
+METHODS = CORE_METHODS + ("banded", "trf") + SIMILARITY_METHODS
 _DEFAULTS = {"encoding": ENCODING_DEFAULTS, "rsa": RSA_DEFAULTS, "trsa": TRSA_DEFAULTS, "banded": BANDED_DEFAULTS,
-             "trf": TRF_DEFAULTS}
+             "trf": TRF_DEFAULTS, **SIMILARITY_DEFAULTS}
+
+
+def run_unit(spec: dict[str, Any]) -> list[dict]:
+    """Dispatch one unit (module-level so that Dask workers can import it)."""
+    if spec["method"] in SIMILARITY_METHODS:
+        return similarity_unit(spec)
+    return _core_unit(spec)
 
 
 def _options(methods: list[str], method_options: dict) -> dict[str, dict]:
@@ -47,13 +68,14 @@ def _options(methods: list[str], method_options: dict) -> dict[str, dict]:
     if unknown:
         raise TypeError(
             f"sweep() got unexpected keyword argument(s) {unknown}; per-method options are passed as "
-            f"{', '.join(m + '={...}' for m in METHODS)}."
+            f"{', '.join(m + '={...}' for m in CORE_METHODS)} or **{{'<measure>': {{...}}}} for a similarity "
+            f"measure ({', '.join(SIMILARITY_METHODS)})."
         )
     out = {}
     for m in methods:
         given = dict(method_options.get(m) or {})
         if m == "banded":  # banded ridge shares the encoding settings (design, folds, alphas) unless it overrides them
-            given = {**{k: v for k, v in (method_options.get("encoding") or {}).items()}, **given}
+            given = {**dict(method_options.get("encoding") or {}), **given}
         if m not in ("encoding", "banded"):  # encoding passes extra keys on to cross_validate_encoding
             bad = [k for k in given if k not in _DEFAULTS[m]]
             if bad:
@@ -69,7 +91,7 @@ def _unit_seed(random_state: int | None, uid: str) -> int:
 
 # --------------------------------------------------------------------------- the sweep
 @fill_doc
-def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None, subjects: Any = None,
+def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any = None, subjects: Any = None,
           layers: Any = None, stimuli: Any = None, stimulus_key: str = "stimulus_id", client: Any = None,
           n_jobs: int = 1, cache_dir: Any = None, n_resamples: int = 200, n_permutations: int = 200, ci: float = 0.95,
           random_state: int | None = 0, verbose: bool = False, controls: Any = None,
@@ -86,10 +108,15 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         Recordings with a ``stimulus_key`` sample column (and a ``roi`` channel column for
         several ROIs), or precomputed brain RDMs (descriptors ``subject`` and ``roi``;
         several RDMs of one subject, e.g. sessions, are averaged and give the ceiling).
-    methods : sequence of {"encoding", "rsa", "trsa", "banded", "trf"}
-        ``encoding``: each layer alone (ridge per channel); ``banded``: each layer with other
-        feature spaces (banded ridge) and its unique / shared variance; ``trf``: temporal
-        response functions for continuous M/EEG; ``rsa`` / ``trsa``: (topological) RSA.
+    methods : sequence of str
+        ``"encoding"``, ``"rsa"``, ``"trsa"`` (the default: all three) and any similarity
+        measure of :data:`brainalign.similarity.MEASURES` (``"cka"``, ``"procrustes-angular"``,
+        ``"mutual_knn"``, ``"pls"``...; the registry's ``rsa`` / ``trsa`` are the methods of the
+        same names). A similarity measure compares each layer's features of the shared
+        stimuli with the ROI's mean response to each stimulus (stochastic measures: with the
+        repeats), see Notes. ``"banded"``: each layer with other feature spaces (banded ridge)
+        and its unique / shared variance; ``"trf"``: temporal response functions for
+        continuous M/EEG.
     rois : None, list of str, or dict name -> channel mask / {column: values}
         None: every value of the ``roi`` channel column (or all channels as ``"all"``).
     subjects : list of str, optional
@@ -128,7 +155,7 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         ``control`` column): the same architecture with random weights (needs the model as
         a FeatureExtractor and ``stimuli``), and the model's features with the words
         shuffled within each story (:func:`control_features`).
-    encoding, rsa, trsa, banded, trf : dict, optional
+    encoding, rsa, trsa, banded, trf, <similarity measure> : dict, optional
         Options of each method: ``rsa={"rdm_method": "correlation", "compare": "corr",
         "time_window": None}``, ``trsa={... "low": 0.25, "up": 0.75, "transform":
         "geotopological"}``, ``encoding={"alphas": ..., "outer_cv": "stimulus",
@@ -167,16 +194,26 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         search falls back to ``inner_cv`` (default 5) contiguous folds within that run,
         with a logged warning (``inner_cv="run"`` then raises instead).
 
+        A similarity measure takes its parameters (``MEASURES[name].parameters``, e.g.
+        ``**{"procrustes-angular": {"alpha": 0.5}}``, ``mutual_knn={"k": 5}``) and
+        ``ceiling_splits`` (20), ``spearman_brown`` (False), ``time_window`` (epochs) and
+        ``device`` ("cpu"); :data:`METHOD_DEFAULTS` lists them all.
+
     Returns
     -------
     DataFrame
         :data:`RESULT_COLUMNS`, then ``ceiling_low`` (RSA lower ceiling bound), ``p_best``
         (bootstrap probability that the layer is the model's best for this subject, ROI and
-        method) and sizes, then :data:`STORY_COLUMNS` for the encoding-like methods
-        (``control``, ``bands``, the R² of variance partitioning, ``lag_window``,
-        ``test_runs``...). ``normalized_score = score / ceiling``. ``table.attrs`` holds
-        ``timings``, ``n_units``, ``n_cached`` and ``voxel_scores`` (the per-channel
-        scores, also read with :func:`voxel_scores` and :func:`voxel_preferences`).
+        method) and sizes. ``normalized_score = score / ceiling``. Rows of similarity measures
+        add :data:`SIMILARITY_COLUMNS` (``raw_score``, ``raw_kind``, ``score_transform``), the
+        encoding-like methods :data:`STORY_COLUMNS` (``control``, ``bands``, the R² of
+        variance partitioning, ``lag_window``, ``test_runs``...; per-voxel best layers with
+        :func:`voxel_preferences`).
+        ``table.attrs`` holds ``timings``, ``n_units``, ``n_cached``, ``voxel_scores`` (the
+        per-channel encoding scores, also read with :func:`voxel_scores`) and ``replicates``
+        (:class:`UnitReplicates`: per similarity unit, the bootstrap scores of every layer on
+        stimulus draws shared by all subjects, for :func:`compare_layers` and
+        :func:`group_p_best`).
 
     Notes
     -----
@@ -197,6 +234,19 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
       (slightly above what a perfect model reaches within folds of few stimuli).
     - RSA / tRSA: the upper bound of :func:`brainalign.rsa.rdm_ceiling` over subjects
       (or over one subject's run halves / RDM repeats); the lower bound is ``ceiling_low``.
+    - similarity measures: :func:`brainalign.similarity.split_half_ceiling` of the subject's
+      repeats (on the score scale: the score two halves of the repeats reach with each
+      other; each half holds half the repeats, so it is conservative for the mean of all of
+      them and ``normalized_score`` can exceed 1; ``spearman_brown=True`` extrapolates
+      correlation-like scores); NaN without repeated stimuli, and ``normalized_score`` is
+      NaN for unbounded distances (``score_transform == "negative"``).
+
+    Similarity measures: the ROI matrix is the mean response to each stimulus
+    (``(n_stimuli, n_channels)``), matched to the feature items by ``stimulus_key`` as for
+    RSA (the stimuli shared by the model and every subject of the ROI). ``score`` is
+    higher-is-better for every measure (``brainalign.similarity.to_score`` of ``raw_score``),
+    so ``p_best``, ``p`` (stimulus labels of the ROI permuted) and the CIs (stimuli
+    resampled, every layer on the same draws) read the same for distances and similarities.
 
     Examples
     --------
@@ -242,17 +292,23 @@ def sweep(features: Any, brain: Any, *, methods: Any = METHODS, rois: Any = None
         opts = options[method]
         if method in ("rsa", "trsa"):
             units.extend(_rsa_units(method, opts, models, entries, stimulus_key, random_state, common, digests))
+        elif method in SIMILARITY_METHODS:
+            units.extend(_unit(meta, build) for meta, build in similarity_units(
+                method, opts, models, entries, stimulus_key, random_state, common,
+                lambda k: _digest(entries, k, digests)))
         else:
             units.extend(_encoding_plan.build_units(
                 method, opts, models, entries, stimulus_key, plans[method], common,
                 make_unit=_unit, seed_of=lambda uid: _unit_seed(random_state, uid),
                 digest=lambda k: _digest(entries, k, digests)))
-    rows, voxel_scores, n_cached, prep_s = _execute(units, cache, client=client, n_jobs=n_jobs, verbose=verbose)
+    rows, voxel_scores, replicates, n_cached, prep_s = _execute(units, cache, client=client, n_jobs=n_jobs,
+                                                                verbose=verbose)
     table = tidy(rows)
     table.attrs["timings"] = {"prepare_s": prep_s, "total_s": time.perf_counter() - t0}
     table.attrs["n_units"] = len(units)
     table.attrs["n_cached"] = n_cached
     table.attrs["voxel_scores"] = VoxelScores(voxel_scores)
+    table.attrs["replicates"] = UnitReplicates(replicates)
     return table
 
 
@@ -324,6 +380,7 @@ def _rsa_units(method, opts, models, entries, key, random_state, common, digests
 def _execute(units, cache, *, client, n_jobs, verbose):
     rows: list[dict] = []
     voxel_scores: dict = {}
+    replicates: dict = {}
     todo = []
     n_cached = 0
     for u in units:
@@ -332,6 +389,9 @@ def _execute(units, cache, *, client, n_jobs, verbose):
             rows.extend(hit[0])
             if hit[1] is not None:
                 voxel_scores[_voxel_key(u)] = hit[1]
+            rep = read_replicates(cache, u["key"])
+            if rep is not None:
+                replicates[_unit_id(u)] = rep
             n_cached += 1
         else:
             todo.append(u)
@@ -342,11 +402,15 @@ def _execute(units, cache, *, client, n_jobs, verbose):
     prep_s = time.perf_counter() - t_prep
 
     def collect(key, spec, result):
-        vs = None
+        vs = rep = None
         for r in result:
             vs = r.pop("_voxel_scores", vs)
+            rep = r.pop("_replicates", rep)
         if vs is not None:
             voxel_scores[_voxel_key(spec)] = vs
+        if rep is not None:
+            replicates[_unit_id(spec)] = rep
+            write_replicates(cache, key, rep)  # before the rows, whose file marks the unit complete
         _cache_write(cache, key, result, vs)
         rows.extend(result)
 
@@ -364,7 +428,7 @@ def _execute(units, cache, *, client, n_jobs, verbose):
     order = {(u["method"], u["model"], u["subject"], u["roi"]): i for i, u in enumerate(units)}
     rows.sort(key=lambda r: (order.get((r["method"], r["model"], str(r["subject"]), str(r["roi"])), 0),
                              r["layer_index"]))
-    return rows, voxel_scores, n_cached, prep_s
+    return rows, voxel_scores, replicates, n_cached, prep_s
 
 
 def _voxel_key(unit: dict) -> str:
@@ -408,3 +472,7 @@ def _with_controls(models: list[ModelInput], features: Any, controls: Any, stimu
             out.append(ModelInput(name, sub, "features", feats.items, {lay: np.asarray(feats[lay]) for lay in sub},
                                   feats.item_table, dict(feats.provenance), control=kind))
     return out
+
+
+def _unit_id(unit: dict) -> str:
+    return f"{unit['method']}|{unit['model']}|{unit['subject']}|{unit['roi']}"

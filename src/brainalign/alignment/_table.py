@@ -18,7 +18,17 @@ RESULT_COLUMNS = [
     "model", "layer", "layer_index", "layer_depth", "subject", "roi", "method", "metric",
     "score", "ceiling", "normalized_score", "ci_low", "ci_high", "p",
 ]
-EXTRA_COLUMNS = ["ceiling_low", "p_best", "n_conditions", "n_channels"]
+#: Columns of the rows of the similarity measures (sweep methods named after the keys of
+#: ``brainalign.similarity.MEASURES``; ``metric`` is the measure's name). ``score`` is always
+#: higher-is-better: ``score = brainalign.similarity.to_score(raw_score)``.
+#:
+#: - ``raw_score``: the measure's own value (a distance stays a distance);
+#: - ``raw_kind``: ``"similarity"`` (higher raw = more alike) or ``"distance"`` (lower raw = more alike);
+#: - ``score_transform``: how ``score`` is made from ``raw_score``: ``"identity"`` (similarities),
+#:   ``"cos"`` (angular distances: the cosine of the angle) or ``"negative"`` (unbounded distances:
+#:   ``-raw_score``; such scores have no ceiling ratio, ``normalized_score`` is NaN).
+SIMILARITY_COLUMNS = ["raw_score", "raw_kind", "score_transform"]
+EXTRA_COLUMNS = ["ceiling_low", "p_best", *SIMILARITY_COLUMNS, "n_conditions", "n_channels"]
 
 #: The columns that naturalistic encoding adds (``methods`` "encoding", "banded" and "trf"; absent
 #: or NaN in the rows of other methods), in table order. The one definition of their meaning:
@@ -48,8 +58,8 @@ STORY_COLUMNS = {
 
 
 _FLOAT_COLUMNS = ["layer_depth", "score", "ceiling", "normalized_score", "ci_low", "ci_high", "p", "ceiling_low",
-                  "p_best", "r2_joint", "r2_layer", "r2_others", "unique_variance", "shared_variance", "lag_min",
-                  "lag_max"]
+                  "p_best", "raw_score", "r2_joint", "r2_layer", "r2_others", "unique_variance", "shared_variance",
+                  "lag_min", "lag_max"]
 _INT_COLUMNS = ["layer_index", "n_conditions", "n_channels", "n_folds"]
 
 
@@ -195,8 +205,12 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
       resample stimuli, paired across layers); when it is missing, or when ``by`` mixes
       models, scores are drawn from normals matched to each row's CI;
     * across subjects (rows with ``subject="all"``, added when ``"subject"`` is in ``by``
-      and there are several subjects), subjects are resampled with replacement and the
-      subject-mean score's argmax is taken.
+      and there are several subjects): :func:`brainalign.stats.p_best` of the subjects x
+      candidates scores (subjects resampled with replacement, the best subject-mean wins;
+      subjects *and* stimuli resampled when the sweep kept per-subject stimulus replicates
+      drawn on the same stimuli, as for the similarity measures; subjects without a score for
+      every candidate are left out). Pairwise tests across subjects:
+      :func:`brainalign.alignment.compare_layers`.
 
     Parameters
     ----------
@@ -253,7 +267,7 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
                 continue
             keyd = dict(zip(by_all, key if isinstance(key, tuple) else (key,)))
             keyd["subject"] = "all"
-            out.append(_assign_across_subjects(keyd, g, score, n_resamples, alpha, rng))
+            out.append(_assign_across_subjects(keyd, g, score, n_resamples, alpha, rng, df))
     return pd.DataFrame(out)
 
 
@@ -321,7 +335,9 @@ def _summary(key: dict, cand: pd.DataFrame, best: int, probs: np.ndarray, depths
 
 
 def _assign_across_subjects(key: dict, g: pd.DataFrame, score: str, n_resamples: int, alpha: float,
-                            rng: np.random.Generator) -> dict:
+                            rng: np.random.Generator, results: pd.DataFrame) -> dict:
+    from ._group import subject_p_best
+
     keys = [c for c in ("model", "layer") if c in g]
     piv = g.pivot_table(index="subject", columns=keys, values=score, aggfunc="mean", sort=False)
     cand = _candidates(g)
@@ -333,8 +349,7 @@ def _assign_across_subjects(key: dict, g: pd.DataFrame, score: str, n_resamples:
     n_sub = mat.shape[0]
     idx = rng.integers(0, n_sub, size=(n_resamples, n_sub))
     boot = np.nanmean(mat[idx], axis=1)  # (n_resamples, n_candidates)
-    boot = np.where(np.isfinite(boot), boot, -np.inf)
-    probs = np.bincount(boot.argmax(axis=1), minlength=mat.shape[1]) / n_resamples
+    probs = subject_p_best(results, g, cand, mat, list(piv.index), n_resamples, rng)
     cand = cand.copy()
     cand[score] = mean
     by = [c for c in key if c != "subject"] + ["subject"]

@@ -13,6 +13,19 @@ import pandas as pd
 from ._tables import _match
 
 # --------------------------------------------------------------------------- Stimuli
+def _as_strings(values: Iterable[Any], what: str) -> list[str]:
+    """Items as strings; a missing value (None / NaN) is an error, never the text "None"."""
+    values = list(values)
+    missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, float) and np.isnan(v))]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} of the {len(values)} {what} are missing (None or NaN; first at index "
+            f"{missing[0]}). Give every item a string — an empty string for an empty stimulus, whose "
+            "features are zeros with a warning — or drop the missing items."
+        )
+    return [str(v) for v in values]
+
+
 _PAYLOAD = {"text": "text", "word": "text", "image": "image", "audio": "audio", "video": "image"}
 
 
@@ -62,7 +75,7 @@ class Stimuli:
     @classmethod
     def from_texts(cls, texts: Iterable[str], *, ids: Iterable[Any] | None = None, **columns: Any) -> Stimuli:
         """Sentences or passages, one item each."""
-        texts = [str(t) for t in texts]
+        texts = _as_strings(texts, "texts")
         table = {"text": texts, "modality": "text", **columns}
         if ids is not None:
             table = {"stimulus_id": list(ids), **table}
@@ -92,7 +105,7 @@ class Stimuli:
     def from_words(cls, words: Iterable[str], onsets: Iterable[float], *, offsets: Iterable[float] | None = None,
                    run: Any = 0, ids: Iterable[Any] | None = None) -> Stimuli:
         """A narrative: words with their onsets (s). ``run`` is a value or one per word."""
-        words = [str(w) for w in words]
+        words = _as_strings(words, "words")
         onsets = np.asarray(list(onsets), dtype=float)
         if len(onsets) != len(words):
             raise ValueError(f"{len(words)} words but {len(onsets)} onsets.")

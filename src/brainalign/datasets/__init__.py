@@ -11,7 +11,7 @@ import importlib
 _WHERE = {
     # fMRI volumes and surfaces, BIDS events (brainalign.datasets._fmri, _events, _bids)
     "load_fmri": "_fmri",
-    "load_gifti": "_fmri",
+    "load_gifti": "_gifti",
     "read_events": "_events",
     "load_bids": "_bids",
     # narratives: word / phone timings, story datasets

@@ -166,7 +166,8 @@ def load_bids(root: Any, *, subject: str, task: str, session: str | None = None,
     """
     from ..data import Stimuli
     from ._events import read_events
-    from ._fmri import load_fmri, load_gifti, read_json, repetition_time
+    from ._fmri import load_fmri, read_json, repetition_time
+    from ._gifti import load_gifti
 
     root = Path(root)
     if not root.is_dir():

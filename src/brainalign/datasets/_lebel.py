@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .._utils import Bunch, as_list, close_matches_message, logger, progress_bar
-from ..data import BrainData, Stimuli
+from ..data import BrainData
 from ._transcript import NON_WORDS, _textgrid_tiers, load_transcript
 
 __all__ = ["load_lebel2023"]

@@ -195,7 +195,7 @@ def _keep_rdm_variables(found: dict, content: dict, variable: str | None, path: 
 def _read_npz(path: Path, variable: str | None) -> tuple[np.ndarray, list[str], dict]:
     try:
         npz = np.load(path, allow_pickle=False)
-    except ValueError as err:  # a pickle renamed to .npz (numpy's message suggests allow_pickle)
+    except ValueError:  # a pickle renamed to .npz (numpy's message suggests allow_pickle)
         raise ValueError(
             f"{path} is not an .npz archive but a pickle (or another non-zip file); brainalign never "
             "loads pickles (they can run arbitrary code). Re-save the arrays with numpy.savez or "

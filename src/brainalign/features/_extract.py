@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
+from collections import deque
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
+from .._backend import resolve_device
 from .._docs import fill_doc
-from .._backend import resolve_device, resolve_dtype
 from .._utils import check_option, logger, progress_bar
 from ..data import Features, Stimuli
+from ._fingerprint import Unfingerprintable, fingerprint
+from ._forward import BatchRunner, FastPath, cache_keyword, find_blocks, is_oom, probe_causal
 from ._models import load_model, resolve_layers, weights_hash
-from ._pooling import POOLINGS, pool_items, pool_tokens
+from ._pooling import POOLINGS
 from ._store import FeatureStore, MemoryWriter
-from ._text import collate_text, plan_narrative, plan_texts
-from ._vision_audio import ItemUnit, audio_units, collate_audio, collate_images, load_image, valid_frames
+from ._text import count_text_tokens, iter_narrative_units, iter_text_units
+from ._vision_audio import ItemUnit, audio_units
 
-_AUTO_START = {"cuda": 256, "cpu": 64, "mps": 64}
+_AUTO_START = {"cuda": 256, "cpu": 64, "mps": 64}  # windows / items per batch with batch_size="auto"
+_AUTO_TOKENS = {"cuda": 1 << 16, "cpu": 1 << 14, "mps": 1 << 14}  # and at most this many tokens
 _ITEM_COLUMNS = ["stimulus_id", "modality", "onset", "duration", "run", "text", "sfreq"]
-
-
-def _is_oom(err: BaseException) -> bool:
-    import torch
-
-    if isinstance(err, getattr(torch.cuda, "OutOfMemoryError", ())):
-        return True
-    msg = str(err).lower()
-    return isinstance(err, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
+_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def as_stimuli(stimuli: Any, sfreq: float | None = None) -> Stimuli:
@@ -44,13 +39,21 @@ def as_stimuli(stimuli: Any, sfreq: float | None = None) -> Stimuli:
         raise ValueError("No stimuli to extract: got an empty list. Give texts, images or waveforms.")
     first = items[0]
     if isinstance(first, str):
-        if all(isinstance(i, str) for i in items) and not any(os.path.splitext(i)[1].lower() in
-                                                             (".png", ".jpg", ".jpeg", ".bmp") for i in items):
+        odd = next((i for i, x in enumerate(items) if not isinstance(x, str)), None)
+        if odd is not None:
+            raise TypeError(f"stimuli mix strings and {type(items[odd]).__name__} (item {odd}: {items[odd]!r}); "
+                            "give one kind of stimulus per call.")
+        if not any(os.path.splitext(i)[1].lower() in _IMAGE_EXT for i in items):
             return Stimuli.from_texts(items)
         return Stimuli.from_images(items)
     if hasattr(first, "getdata") or hasattr(first, "__fspath__"):
         return Stimuli.from_images(items)
-    arr = np.asarray(first)
+    arr = np.asarray(first) if not isinstance(first, (bytes, dict)) else np.asarray(None)
+    if arr.ndim == 0 or arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(
+            f"stimuli must be texts (str), images (arrays of shape (H, W) or (H, W, C), PIL images or image "
+            f"paths) or waveforms (1-D arrays, with sfreq=); got {type(first).__name__} values such as {first!r}. "
+            "For a table of stimuli build a brainalign.Stimuli.")
     if arr.ndim == 1:
         if sfreq is None:
             raise ValueError("Waveforms given as a list need their sampling rate: extract(waves, sfreq=16000).")
@@ -71,21 +74,36 @@ class FeatureExtractor:
     layers : "all", str, int, regex or list of them
         Hidden states (``embeddings``, ``layer.0``... or ``hidden_states.k``) of HF models;
         any named submodule through a forward hook. ``"all"``: every hidden state (HF) or
-        every leaf module (plain modules). Indices index :attr:`layer_names`.
+        every leaf module (plain modules). Indices index :attr:`layer_names`. When the
+        deepest requested hidden state is not the model's last, the forward pass stops
+        after it (the blocks above never run).
     pooling : {"mean", "last", "first", "cls", "none"}
         Over the tokens / patches / frames of each item; for narratives (``word`` items)
         over the sub-word tokens of each word.
     device : "auto", str or torch.device
-        ``"auto"``: CUDA, then MPS, then CPU. The model is moved there.
+        ``"auto"``: CUDA, then MPS, then CPU. The model is moved there (loaded straight
+        there with ``device_map`` when ``accelerate`` is installed).
     dtype : {"float32", "float16"}, optional
         dtype of the returned features (default float32). On CUDA the forward pass runs
         under bf16 autocast (fp16 where bf16 is not supported) unless ``amp=False``.
     batch_size : int or "auto"
-        Windows / items per forward pass; ``"auto"`` starts large and halves on out-of-memory.
+        Windows / items per forward pass; ``"auto"`` starts large (at most 16k tokens per
+        batch on CPU, 64k on CUDA) and halves on out-of-memory.
     context, stride : int, optional
-        Sliding windows for long texts and narratives: every token sees at least
-        ``context`` tokens of left context (or all since the start), windows advance by
-        ``stride`` (default: as many as fit, at most ``context``).
+        Sliding windows (in tokens) for long texts and narratives. Windows are
+        ``context + stride`` tokens long (plus the model's special tokens) and advance by
+        ``stride``; the tokens a window adds are pooled from it, so the token at position
+        ``p`` of a run sees ``min(p, context + k)`` tokens of left context, ``k`` being its
+        offset among the ``stride`` new tokens of its window (at least ``context``, fewer
+        than ``context + stride``). Default ``stride``: ``context`` for bidirectional
+        models (BERT, MiniLM: a token then also sees up to ``stride - 1 - k`` tokens of
+        right context), and for causal language models (GPT-2, Llama...: no right context
+        ever) windows of ``max(2 * context, 1024)`` tokens, at most the model's length, so
+        that only ``context`` tokens per window are computed twice. Causal models read a
+        window longer than 256 tokens 256 tokens at a time with their key/value cache
+        (the same numbers as one pass, in bounded memory). With ``context=None`` a text
+        or a run must fit in the model's length and every token sees all tokens before it
+        (and, for bidirectional models, after it).
     cache_dir : str, path or False, optional
         Feature store folder; default ``$BRAINALIGN_CACHE`` when set, else no cache.
     %(verbose)s
@@ -94,9 +112,25 @@ class FeatureExtractor:
         ``preprocess(list_of_contents) -> tensor or dict of tensors`` for plain modules.
         With a tokenizer (``processor=``) it receives the collated token tensors; without one,
         a plain module reads texts through ``preprocess`` directly, one text per batch (there
-        is no token mask, so padding must never enter the pooled features).
-    local_files_only, trust_remote_code : bool
-        Passed to ``from_pretrained``.
+        is no token mask, so padding must never enter the pooled features). It is part of
+        the cache key through its code, closure and the globals it reads.
+    cache_key : str, optional
+        Stands for ``preprocess`` in the cache key. Needed when ``preprocess`` holds a value
+        brainalign cannot fingerprint (an open file, a compiled object...): change it
+        whenever ``preprocess`` changes.
+    local_files_only : bool, optional
+        Passed to ``from_pretrained``. Default (None): True when ``HF_HUB_OFFLINE`` or
+        ``TRANSFORMERS_OFFLINE`` is set, else False (the local cache first, a download
+        when the model is missing), as in transformers.
+    trust_remote_code : bool
+        Passed to ``from_pretrained``; off unless you turn it on.
+    torch_dtype : {"auto", "float32", "bfloat16", "float16"} or torch.dtype, optional
+        dtype of the model's weights when it is loaded by id / folder (default:
+        transformers' own default). ``"bfloat16"`` halves the memory of large models.
+    model_kwargs : dict, optional
+        More keyword arguments for ``AutoModel.from_pretrained`` (e.g.
+        ``{"device_map": "auto"}`` to spread a model over several GPUs,
+        ``{"attn_implementation": "sdpa"}``).
     amp : bool, optional
         Mixed precision on CUDA (default True there, never on CPU).
     model_id : str, optional
@@ -106,9 +140,18 @@ class FeatureExtractor:
     ----------
     layer_names : list of str
         What ``layers="all"`` gives, in model order.
+    is_causal : bool
+        Whether the model is a causal language model (probed once: changing the last token
+        leaves every earlier token's hidden states unchanged).
     device_ : torch.device
     batch_size_ : int
         The batch size used by the last ``extract`` (after halvings).
+
+    Notes
+    -----
+    Items with no token (an empty text, a word made of characters the tokenizer drops)
+    get zero features and one warning per ``extract`` that counts them and names the first
+    (again when read back from the cache); when no item has a token, ``extract`` raises.
 
     Examples
     --------
@@ -121,22 +164,27 @@ class FeatureExtractor:
     def __init__(self, model: Any, *, layers: Any = "all", pooling: str = "mean", device: Any = "auto",
                  dtype: Any = None, batch_size: int | str = "auto", context: int | None = None,
                  stride: int | None = None, cache_dir: Any = None, verbose: bool = False,
-                 processor: Any = None, preprocess: Callable | None = None, local_files_only: bool = True,
-                 trust_remote_code: bool = False, amp: bool | None = None, model_id: str | None = None) -> None:
+                 processor: Any = None, preprocess: Callable | None = None, cache_key: str | None = None,
+                 local_files_only: bool | None = None, trust_remote_code: bool = False, torch_dtype: Any = None,
+                 model_kwargs: dict | None = None, amp: bool | None = None, model_id: str | None = None) -> None:
         check_option("pooling", pooling, POOLINGS)
         name = "float32" if dtype is None else (dtype if isinstance(dtype, str) else getattr(dtype, "name", str(dtype)))
         self.dtype = np.dtype(check_option("dtype", name, ["float32", "float16"]))
         if not (batch_size == "auto" or (isinstance(batch_size, (int, np.integer)) and batch_size >= 1)):
             raise ValueError(f"batch_size must be a positive int or 'auto'; got {batch_size!r}.")
+        if cache_key is not None and not isinstance(cache_key, str):
+            raise TypeError(f"cache_key must be a string; got {type(cache_key).__name__}.")
+        self.device_ = resolve_device(device)
         self.handle = load_model(model, processor=processor, preprocess=preprocess,
                                  local_files_only=local_files_only, trust_remote_code=trust_remote_code,
-                                 model_id=model_id)
+                                 model_id=model_id, torch_dtype=torch_dtype, device=self.device_,
+                                 model_kwargs=model_kwargs)
         self.layers, self.pooling, self.batch_size = layers, pooling, batch_size
         self.context, self.stride, self.verbose, self.amp = context, stride, verbose, amp
-        self.device_ = resolve_device(device)
-        self.cache_dir = cache_dir
+        self.cache_dir, self.cache_key = cache_dir, cache_key
         self._refs = resolve_layers(self.handle, layers)
         self._weights_hash: str | None = None
+        self._fast: FastPath | None = None
         self.batch_size_: int | None = None
 
     # --- public attributes ---------------------------------------------------------
@@ -163,12 +211,48 @@ class FeatureExtractor:
             self._weights_hash = weights_hash(self.handle.module)
         return self._weights_hash
 
+    @property
+    def is_causal(self) -> bool:
+        """Whether the model is a causal language model (probed once, on first use)."""
+        return self._fast_path().causal if self.handle.kind == "hf" else False
+
     def __repr__(self) -> str:
         return (f"FeatureExtractor({self.model_id!r}, layers={len(self._refs)}, pooling={self.pooling!r}, "
                 f"device={str(self.device_)!r})")
 
+    # --- model placement and fast path ---------------------------------------------
+    def _dispatched(self) -> bool:
+        devices = set(getattr(self.handle.module, "hf_device_map", {}).values() or [])
+        return len(devices) > 1
+
+    def _input_device(self):
+        import torch
+
+        if self._dispatched():
+            emb = self.handle.module.get_input_embeddings()
+            return emb.weight.device if emb is not None else torch.device(self.device_)
+        return self.device_
+
+    def _place(self) -> None:
+        module = self.handle.module
+        if not self._dispatched():
+            module.to(self.device_)
+        module.eval()
+
+    def _fast_path(self) -> FastPath:
+        if self._fast is None:
+            h = self.handle
+            self._place()
+            causal = h.modality == "text" and probe_causal(h.module, self._input_device())
+            cache_kw, use_cache_arg = cache_keyword(h.module)
+            self._fast = FastPath(blocks=find_blocks(h.module, len(h.hidden_names) - 1), causal=causal,
+                                  cache_kw=cache_kw if causal else None, use_cache_arg=use_cache_arg)
+        return self._fast
+
     # --- planning ------------------------------------------------------------------
     def _plan(self, stim: Stimuli):
+        """``(kind, units, n_positions, empty)``: ``units`` is produced lazily for texts, and the rows of
+        items without a token are appended to ``empty`` as they are found."""
         table = stim.table
         mods = set(table["modality"])
         if len(mods) > 1:
@@ -181,37 +265,47 @@ class FeatureExtractor:
                 f"{type(h.module).__name__} takes {h.modality} inputs but the stimuli are {mod} items; use a "
                 f"model for {family} (or pass preprocess= to build its inputs yourself)."
             )
+        empty: list[int] = []
         if mod == "text" and h.kind != "hf" and h.processor is None and h.preprocess is not None:
             # a plain module that reads text through its own preprocess (no tokenizer): without a
             # token mask, padding would enter the pooled features, so each text is its own batch
-            units = [ItemUnit(int(r), 0, int(r), c) for r, c in zip(range(len(table)), table["text"].astype(str))]
-            return "item", units, 0
+            texts = _texts(table).tolist()
+            empty += [r for r, t in enumerate(texts) if not t.strip()]
+            units = [ItemUnit(r, 0, r, t) for r, t in enumerate(texts) if t.strip()]
+            return "item", units, 0, empty
         if mod in ("text", "word"):
             tok = h.processor
+            causal = self._fast_path().causal if h.kind == "hf" else False
+            texts = _texts(table)
             if mod == "word":
                 if self.pooling == "none":
                     raise ValueError("pooling='none' is not available for narratives (word items); use "
                                      "'mean', 'first' or 'last' (pooled over each word's sub-word tokens).")
                 runs = table["run"] if "run" in table else pd.Series(0, index=table.index)
-                units, empty = [], []
-                for run, idx in table.groupby(runs, sort=False).indices.items():
-                    u, e = plan_narrative(table["text"].astype(str).to_numpy()[idx].tolist(), np.asarray(idx), tok,
-                                          max_length=h.max_length, context=self.context, stride=self.stride,
-                                          run_label=run)
-                    units += u
-                    empty += e
-                if empty:
-                    warnings.warn(f"{len(empty)} words gave no token (e.g. row {empty[0]}); their features "
-                                  "are zeros.", stacklevel=3)
-                return "text", units, 0
-            units, counts = plan_texts(table["text"].astype(str).tolist(), tok, max_length=h.max_length,
-                                       context=self.context, stride=self.stride)
-            return "text", units, int(counts.max())
+                groups = table.groupby(runs, sort=False).indices
+
+                def narrative():
+                    for run, idx in groups.items():
+                        yield from iter_narrative_units(texts[idx].tolist(), np.asarray(idx), tok,
+                                                        max_length=h.max_length, context=self.context,
+                                                        stride=self.stride, empty=empty,
+                                                        run_label=run.item() if hasattr(run, "item") else run,
+                                                        causal=causal)
+
+                return "text", narrative(), 0, empty
+            n_positions = 0
+            if self.pooling == "none":
+                n_positions = count_text_tokens(texts.tolist(), tok, context=self.context)
+            units = iter_text_units(texts.tolist(), tok, max_length=h.max_length, context=self.context,
+                                    stride=self.stride, empty=empty, causal=causal)
+            return "text", units, n_positions, empty
         rows = np.arange(len(table))
         if mod in ("image", "video"):
             units = [ItemUnit(int(r), 0, None, c) for r, c in zip(rows, table["image"])]
-            return "image", units, 0
-        return "audio", audio_units(table, rows, h.processor if h.preprocess is None else None), 0
+        else:
+            units = audio_units(table, rows, h.processor if h.preprocess is None else None)
+        order = sorted(range(len(units)), key=lambda i: (str(units[i].group), -units[i].length))
+        return ("image" if mod in ("image", "video") else "audio"), [units[i] for i in order], 0, empty
 
     def _processor_fingerprint(self) -> str | None:
         """SHA-256 of the tokenizer / processor configuration (computed once)."""
@@ -227,14 +321,27 @@ class FeatureExtractor:
             self._proc_fp = fp
         return self._proc_fp
 
-    def _key_meta(self, stim_hash: str, compute: str) -> dict:
-        fp = self._processor_fingerprint()
+    def _preprocess_key(self) -> Any:
         pre = self.handle.preprocess
+        if self.cache_key is not None:
+            return {"cache_key": self.cache_key}
+        if pre is None:
+            return None
+        try:
+            return {"fingerprint": fingerprint(pre)}
+        except Unfingerprintable as err:
+            raise ValueError(
+                f"The preprocess= callable {getattr(pre, '__qualname__', type(pre).__name__)!r} cannot be part of "
+                f"the feature cache key ({err}), so cached features could go stale when it changes. Pass "
+                "cache_key='<a name you change whenever preprocess changes>', or cache_dir=False."
+            ) from None
+
+    def _key_meta(self, stim_hash: str, compute: str) -> dict:
         return {"model_id": self.model_id, "weights_hash": self.weights_hash,
                 "layers": [[r.name, r.source] for r in self._refs], "pooling": self.pooling,
-                "context": self.context, "stride": self.stride, "processor": fp,
-                "preprocess": None if pre is None else getattr(pre, "__qualname__", repr(pre)),
-                "compute": compute, "dtype": str(self.dtype), "stimuli": stim_hash}
+                "context": self.context, "stride": self.stride, "processor": self._processor_fingerprint(),
+                "preprocess": self._preprocess_key(), "compute": compute, "dtype": str(self.dtype),
+                "stimuli": stim_hash}
 
     # --- extraction ----------------------------------------------------------------
     @fill_doc
@@ -260,243 +367,157 @@ class FeatureExtractor:
 
         stim = as_stimuli(stimuli, sfreq)
         verbose = self.verbose if verbose is None else verbose
-        kind, units, n_positions = self._plan(stim)
-        order = sorted(range(len(units)), key=lambda i: (str(getattr(units[i], "group", "")),
-                                                          -getattr(units[i], "length", 0)))
         dev = self.device_
         amp = (dev.type == "cuda") if self.amp is None else bool(self.amp and dev.type == "cuda")
         amp_dtype = None
         if amp:
             amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        compute = f"{dev.type}-{str(amp_dtype).replace('torch.', '') if amp else 'float32'}"
+        weights = next((p.dtype for p in self.handle.module.parameters() if p.is_floating_point()), torch.float32)
+        compute = f"{dev.type}-{str(amp_dtype if amp else weights).replace('torch.', '')}"
         root = self.cache_dir if self.cache_dir is not None else os.environ.get("BRAINALIGN_CACHE")
         store = FeatureStore(root) if root not in (None, False, "") else None
         stim_hash = stim.content_hash()
-        meta = self._key_meta(stim_hash, compute) if store is not None else None
-        key = FeatureStore.key(meta) if store is not None else None
-        provenance = self._provenance(stim_hash, compute, key)
-        if store is not None:
+        if store is None:
+            arrays, notes = self._compute(stim, MemoryWriter(len(stim), self.dtype), amp_dtype, verbose)
+            return self._features(stim, arrays, self._provenance(stim_hash, compute, None, False))
+        meta = self._key_meta(stim_hash, compute)
+        key = FeatureStore.key(meta)
+        with store.lock(key):
             cached = store.load(key, meta)
             if cached is not None:
                 logger.info("Loaded features from the cache %s", store.root / key)
-                return self._features(stim, cached, {**provenance, "from_cache": True})
-            writer = store.writer(key, meta, len(stim), len(units), self.dtype)
-        else:
-            writer = MemoryWriter(len(stim), len(units), self.dtype)
+                self._warn_empty(stim, store.notes(key), stacklevel=3)
+                return self._features(stim, cached, self._provenance(stim_hash, compute, key, True))
+            writer = store.writer(key, meta, len(stim), self.dtype)
+            arrays, notes = self._compute(stim, writer, amp_dtype, verbose)
+        return self._features(stim, arrays, self._provenance(stim_hash, compute, key, False))
+
+    def _compute(self, stim: Stimuli, writer, amp_dtype, verbose) -> tuple[dict, dict]:
         try:
-            names = self._run(kind, units, order, writer, amp_dtype, n_positions, verbose)
-            arrays = writer.finish(names)
+            kind, units, n_positions, empty = self._plan(stim)
+            names = self._run(kind, units, writer, amp_dtype, n_positions, verbose)
+            notes = {"empty_rows": sorted(set(empty)), "what": "words" if stim.is_narrative else "items"}
+            if not writer.layers:
+                writer.abort()
+                first = stim.table["text"].iloc[0] if "text" in stim.table else None
+                raise ValueError(f"None of the {len(stim)} {notes['what']} gives a token (row 0: {first!r}): "
+                                 "there is nothing to extract. Check the texts and the tokenizer.")
+            arrays = writer.finish(names, notes)
+        except BaseException:
+            if not writer.done.any():
+                writer.abort()  # nothing worth resuming (e.g. a text refused before any batch ran)
+            raise
         finally:
             writer.close()
-        return self._features(stim, arrays, {**provenance, "from_cache": False})
+        self._warn_empty(stim, notes, stacklevel=4)
+        return arrays, notes
 
-    def _provenance(self, stim_hash: str, compute: str, key: str | None) -> dict:
+    def _warn_empty(self, stim: Stimuli, notes: dict, stacklevel: int) -> None:
+        rows = notes.get("empty_rows") or []
+        if rows:
+            text = stim.table["text"].iloc[rows[0]] if "text" in stim.table else None
+            warnings.warn(f"{len(rows)} {notes.get('what', 'items')} gave no token (e.g. row {rows[0]}); their "
+                          f"features are zeros (row {rows[0]} is {text!r}).", stacklevel=stacklevel)
+
+    def _provenance(self, stim_hash: str, compute: str, key: str | None, from_cache: bool) -> dict:
         import torch
         import transformers
 
         from .. import __version__
 
+        fast = self._fast
         return {"model_id": self.model_id, "weights_hash": self.weights_hash, "layers": [r.name for r in self._refs],
                 "pooling": self.pooling, "context": self.context, "stride": self.stride, "compute": compute,
-                "dtype": str(self.dtype), "stimuli_hash": stim_hash, "cache_key": key,
+                "causal": None if fast is None else fast.causal, "dtype": str(self.dtype),
+                "stimuli_hash": stim_hash, "cache_key": key, "from_cache": from_cache,
                 "versions": {"brainalign": __version__, "torch": torch.__version__,
                              "transformers": transformers.__version__}}
 
     def _features(self, stim: Stimuli, arrays: dict, provenance: dict) -> Features:
-        if provenance.get("weights_hash") is None and self._weights_hash is not None:
-            provenance["weights_hash"] = self._weights_hash
         cols = [c for c in _ITEM_COLUMNS if c in stim.table]
         return Features(arrays, items=stim.ids, item_table=stim.table[cols].copy(), provenance=provenance)
 
-    def _run(self, kind, units, order, writer, amp_dtype, n_positions, verbose) -> list[str]:
+    def _start_batch(self, kind: str, first_unit) -> int:
+        dev = self.device_.type
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        bs = _AUTO_START.get(dev, 64)
+        if kind == "text" and first_unit is not None:
+            bs = max(1, min(bs, _AUTO_TOKENS.get(dev, 1 << 14) // max(first_unit.length, 1)))
+        return bs
+
+    def _run(self, kind, units, writer, amp_dtype, n_positions, verbose) -> list[str]:
         import torch
 
-        module = self.handle.module
+        self._place()
+        fast = self._fast_path() if self.handle.kind == "hf" else None
         dev = self.device_
-        module.to(dev)
-        module.eval()
-        todo = [i for i in order if not writer.done[i]]
-        if len(todo) < len(order):
-            logger.info("Resuming: %d of %d units already in the store.", len(order) - len(todo), len(order))
-        bs = _AUTO_START.get(dev.type, 64) if self.batch_size == "auto" else int(self.batch_size)
-        hooks, captured, fired = self._install_hooks(module)
-        names_in_order: list[str] | None = None
-        bar = progress_bar(range(len(todo)), verbose=verbose, total=len(todo), desc="features")
-        bar_iter = iter(bar) if verbose else None
-        try:
-            pos = 0
-            while pos < len(todo):
-                batch, cost = [], 0
-                group = getattr(units[todo[pos]], "group", None)
-                while pos + len(batch) < len(todo) and (not batch or cost + units[todo[pos + len(batch)]].cost <= bs):
-                    u = units[todo[pos + len(batch)]]
-                    if batch and getattr(u, "group", None) != group:
+        source = (u for u in units if not writer.done[u.rows].all())
+        queue: deque = deque()
+        queued = 0  # cost of the queue
+        bs = None
+        bar = progress_bar(range(writer.n_rows), verbose=verbose, total=writer.n_rows, desc="features")
+        if writer.done.any():
+            logger.info("Resuming: %d of %d rows already in the store.", int(writer.done.sum()), writer.n_rows)
+        runner = BatchRunner(self.handle, self._refs, self._input_device(), self.pooling, self.dtype, amp_dtype,
+                             fast)
+        seen_any = False
+        with runner:
+            try:
+                while True:
+                    while bs is None or queued < bs:
+                        unit = next(source, None)
+                        if unit is None:
+                            break
+                        queue.append(unit)
+                        queued += unit.cost
+                        if bs is None:
+                            bs = self._start_batch(kind, unit)
+                    if not queue:
                         break
-                    batch.append(todo[pos + len(batch)])
-                    cost += u.cost
-                try:
-                    outs = self._forward(kind, [units[i] for i in batch], captured, fired, amp_dtype, n_positions)
-                except Exception as err:  # noqa: BLE001 - OOM handling, everything else re-raised
-                    if not _is_oom(err):
-                        raise
-                    if dev.type == "cuda":
-                        torch.cuda.empty_cache()
-                    if self.batch_size != "auto" or bs == 1:
-                        raise MemoryError(
-                            f"Out of memory with a batch of {cost} windows/items on {dev}: {err}. Use a smaller "
-                            "batch_size (or batch_size='auto', which halves it on out-of-memory), or a shorter "
-                            "context."
-                        ) from err
-                    bs = max(1, min(bs, cost) // 2)
-                    logger.info("Out of memory: batch size halved to %d.", bs)
-                    continue
-                rows_all, pooled = outs
-                if names_in_order is None:
-                    names_in_order = self._ordered_names(fired)
-                for name, values in pooled.items():
-                    writer.write(name, rows_all, values)
-                writer.mark_done(np.asarray(batch))
-                pos += len(batch)
-                if bar_iter is not None:
+                    batch, cost, group = [], 0, getattr(queue[0], "group", None)
+                    for u in queue:
+                        if batch and (cost + u.cost > bs or getattr(u, "group", None) != group):
+                            break
+                        batch.append(u)
+                        cost += u.cost
+                    try:
+                        rows_all, pooled = runner(kind, batch, n_positions)
+                    except Exception as err:  # noqa: BLE001 - OOM handling, everything else re-raised
+                        if not is_oom(err):
+                            raise
+                        if dev.type == "cuda":
+                            torch.cuda.empty_cache()
+                        if self.batch_size != "auto" or bs == 1:
+                            raise MemoryError(
+                                f"Out of memory with a batch of {cost} windows/items on {dev}: {err}. Use a "
+                                "smaller batch_size (or batch_size='auto', which halves it on out-of-memory), "
+                                "or a shorter context."
+                            ) from err
+                        bs = max(1, min(bs, cost) // 2)
+                        logger.info("Out of memory: batch size halved to %d.", bs)
+                        continue
+                    for name, values in pooled.items():
+                        writer.write(name, rows_all, values)
+                    writer.mark_done(rows_all)
+                    seen_any = True
                     for _ in batch:
-                        next(bar_iter, None)
-        finally:
-            for hk in hooks:
-                hk.remove()
-            if hasattr(bar, "close"):
-                bar.close()
+                        queued -= queue.popleft().cost
+                    if hasattr(bar, "update"):
+                        bar.update(len(rows_all))
+            finally:
+                if hasattr(bar, "close"):
+                    bar.close()
         self.batch_size_ = bs
-        if names_in_order is None:  # everything came from a resumed store
-            names_in_order = list(getattr(writer, "layers", {})) or [r.name for r in self._refs]
-        return names_in_order
-
-    def _ordered_names(self, fired: list[str]) -> list[str]:
-        hidden = [r.name for r in sorted((r for r in self._refs if r.source == "hidden"), key=lambda r: r.index)]
-        hooked = [r.name for r in self._refs if r.source == "hook"]
-        missing = [n for n in hooked if n not in fired]
-        if missing:
-            raise ValueError(f"The modules {missing[:5]} did not run during the forward pass, so they have no "
-                             "features; pick layers the model uses.")
-        return hidden + sorted(hooked, key=fired.index)
-
-    def _install_hooks(self, module):
-        captured: dict[str, Any] = {}
-        fired: list[str] = []
-        hooks = []
-        mods = dict(module.named_modules())
-        for ref in self._refs:
-            if ref.source != "hook":
-                continue
-
-            def hook(_mod, _inp, out, name=ref.name):
-                captured[name] = _first_tensor(out)
-                if name not in fired:
-                    fired.append(name)
-
-            hooks.append(mods[ref.module].register_forward_hook(hook))
-        return hooks, captured, fired
-
-    def _inputs(self, kind, batch_units):
-        h = self.handle
-        if kind == "text":
-            tok = h.processor
-            pad = getattr(tok, "pad_token_id", None)
-            pad = pad if pad is not None else (getattr(tok, "eos_token_id", None) or 0)
-            inputs, flat, rows = collate_text(batch_units, pad)
-            if h.kind != "hf" and h.preprocess is not None:
-                inputs = h.preprocess(inputs)
-            return inputs, flat, rows, None
-        contents = [u.content for u in batch_units]
-        rows = np.array([u.row for u in batch_units])
-        if kind == "item":
-            return h.preprocess(contents), None, rows, None
-        if kind == "image":
-            inputs = collate_images([load_image(c) for c in contents], h.processor, h.preprocess)
-            return inputs, None, rows, None
-        inputs = collate_audio(contents, h.processor, h.preprocess)
-        return inputs, None, rows, [len(c) for c in contents]
-
-    def _forward(self, kind, batch_units, captured, fired, amp_dtype, n_positions):
-        import torch
-
-        dev = self.device_
-        inputs, flat, rows, lengths = self._inputs(kind, batch_units)
-        cuda = dev.type == "cuda"
-
-        def move(t):
-            if not isinstance(t, torch.Tensor):
-                return t
-            return (t.pin_memory() if cuda else t).to(dev, non_blocking=cuda)
-
-        inputs = {k: move(v) for k, v in inputs.items()} if isinstance(inputs, dict) else move(inputs)
-        autocast = torch.autocast(device_type="cuda", dtype=amp_dtype) if amp_dtype is not None \
-            else contextlib.nullcontext()
-        want_hidden = any(r.source == "hidden" for r in self._refs)
-        captured.clear()
-        with torch.inference_mode(), autocast:
-            if self.handle.kind == "hf":
-                out = self.handle.module(**inputs, output_hidden_states=want_hidden)
-            else:
-                out = self.handle.module(**inputs) if isinstance(inputs, dict) else self.handle.module(inputs)
-            layer_out = {}  # hidden states in model order, then hooked modules
-            if want_hidden:
-                hs = getattr(out, "hidden_states", None)
-                if hs is None or len(hs) != len(self.handle.hidden_names):
-                    raise ValueError(f"{type(self.handle.module).__name__} returned "
-                                     f"{None if hs is None else len(hs)} hidden states, expected "
-                                     f"{len(self.handle.hidden_names)}; use module names as layers (hooks).")
-                for r in sorted((r for r in self._refs if r.source == "hidden"), key=lambda r: r.index):
-                    layer_out[r.name] = hs[r.index]
-            for r in self._refs:
-                if r.source == "hook" and r.name in captured:
-                    layer_out[r.name] = captured[r.name]
-            ids = inputs.get("input_ids") if isinstance(inputs, dict) else None
-            tokens_shape = tuple(ids.shape) if ids is not None else None
-            pooled = self._pool_all(kind, layer_out, flat, rows, lengths, n_positions, tokens_shape)
-        return pooled.pop("__rows__"), pooled
-
-    def _pool_all(self, kind, layer_out, flat, rows, lengths, n_positions, tokens_shape=None):
-        out_dtype = resolve_dtype(self.dtype)
-        result = {}
-        result["__rows__"] = rows
-        if flat is not None:
-            # output rows in order of first appearance: one row per window (sentences) then maps
-            # straight onto the batched matmul's output, no gather needed
-            uniq, first, inv = np.unique(rows, return_index=True, return_inverse=True)
-            order = np.argsort(first, kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            local = rank[inv]
-            result["__rows__"] = uniq[order]
-        valid = None
-        for name, y in layer_out.items():
-            if flat is not None:
-                if y.ndim < 3 or (tokens_shape is not None and tuple(y.shape[:2]) != tokens_shape):
-                    raise ValueError(
-                        f"Layer {name!r} gave an output of shape {tuple(y.shape)} for token ids of shape "
-                        f"{tokens_shape}; text pooling needs one vector per token (batch, tokens, features). "
-                        "Pick a module that outputs hidden states (e.g. a transformer block).")
-                t = pool_tokens(y, flat, local, len(uniq), self.pooling, n_positions)
-            else:
-                if kind == "audio" and lengths is not None and y.ndim == 3 and valid is None:
-                    valid = valid_frames(self.handle.module, lengths, y.shape[1])
-                t = pool_items(y, self.pooling, valid if (y.ndim == 3 and kind == "audio") else None, name)
-            result[name] = t.to(out_dtype).cpu().numpy()
-        return result
+        if seen_any:
+            return runner.ordered_names()
+        return list(writer.layers)  # everything came from a resumed store (or nothing had a token)
 
 
-def _first_tensor(out):
-    import torch
-
-    if isinstance(out, torch.Tensor):
-        return out
-    if hasattr(out, "last_hidden_state") and out.last_hidden_state is not None:
-        return out.last_hidden_state
-    values = out.values() if isinstance(out, dict) else out
-    for v in values if isinstance(values, (list, tuple)) or hasattr(values, "__iter__") else []:
-        if isinstance(v, torch.Tensor):
-            return v
-    raise TypeError(f"A hooked module returned {type(out).__name__} with no tensor in it.")
+def _texts(table: pd.DataFrame) -> np.ndarray:
+    """The text column as strings; a missing text (None, NaN) is an empty text."""
+    col = table["text"]
+    return col.where(col.notna(), "").astype(str).to_numpy()
 
 
 def extract_features(model: Any, stimuli: Any, **kwargs: Any) -> Features:

@@ -12,16 +12,28 @@ Hugging Face models expose their hidden states (``output_hidden_states=True``), 
 ``embeddings``, ``layer.0``, ..., ``layer.{L-1}`` (aliases ``hidden_states.k``); every named
 submodule is also reachable through a forward hook. Plain modules expose their named
 submodules (``"all"`` = the leaf modules).
+
+Loading follows transformers: the local cache first, a download only when the environment
+allows it. ``local_files_only=None`` (the default) means True when ``HF_HUB_OFFLINE`` or
+``TRANSFORMERS_OFFLINE`` is set to a true value (``1``, ``ON``, ``YES``, ``TRUE``), else False.
+``trust_remote_code`` is off unless asked for. Large models load as their users load them:
+``torch_dtype`` (e.g. ``"bfloat16"``) is passed to ``from_pretrained`` (as ``dtype`` since
+transformers 4.56), weights go straight to the accelerator with ``device_map`` when
+``accelerate`` is installed, and ``low_cpu_mem_usage=True`` is passed where transformers still
+takes it (before 5.0, with accelerate).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import importlib.util
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .._utils import close_matches_message, logger
+from .._utils import logger
 
 _MODALITY_OF_INPUT = {
     "input_ids": "text",
@@ -74,18 +86,62 @@ def _is_hf_model(obj: Any) -> bool:
     return isinstance(obj, PreTrainedModel)
 
 
+def offline_mode() -> bool:
+    """True when ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is set to a true value."""
+    return any(os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+               for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def resolve_local_files_only(local_files_only: bool | None) -> bool:
+    """``local_files_only`` as given, or (None) whether the environment asks for offline mode.
+
+    Examples
+    --------
+    >>> resolve_local_files_only(True)
+    True
+    """
+    if local_files_only is None:
+        return offline_mode()
+    if not isinstance(local_files_only, (bool, int)):
+        raise TypeError(f"local_files_only must be True, False or None; got {local_files_only!r}.")
+    return bool(local_files_only)
+
+
+_WEIGHT_DTYPES = ["auto", "float32", "float16", "bfloat16"]
+
+
+def check_torch_dtype(torch_dtype: Any) -> Any:
+    """None, "auto", a floating torch dtype or its name -> what ``from_pretrained`` takes."""
+    if torch_dtype is None or torch_dtype == "auto":
+        return torch_dtype
+    import torch
+
+    if isinstance(torch_dtype, torch.dtype):
+        torch_dtype = str(torch_dtype).replace("torch.", "")
+    from .._utils import check_option
+
+    return getattr(torch, check_option("torch_dtype", str(torch_dtype), _WEIGHT_DTYPES))
+
+
 def load_model(model: Any, *, processor: Any = None, preprocess: Callable | None = None,
-               local_files_only: bool = True, trust_remote_code: bool = False,
-               revision: str | None = None, model_id: str | None = None) -> ModelHandle:
+               local_files_only: bool | None = None, trust_remote_code: bool = False,
+               revision: str | None = None, model_id: str | None = None, torch_dtype: Any = None,
+               device: Any = None, model_kwargs: dict | None = None) -> ModelHandle:
     """Turn a model spec (id, path, HF model, nn.Module) into a :class:`ModelHandle`."""
     import torch
 
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         name = str(model if not isinstance(model, bytes) else model.decode())
-        module, loaded_proc = _load_hf(name, local_files_only=local_files_only,
-                                       trust_remote_code=trust_remote_code, revision=revision)
+        module, loaded_proc = _load_hf(name, local_files_only=resolve_local_files_only(local_files_only),
+                                       trust_remote_code=trust_remote_code, revision=revision,
+                                       torch_dtype=check_torch_dtype(torch_dtype), device=device,
+                                       model_kwargs=model_kwargs)
         processor = processor if processor is not None else loaded_proc
         return _hf_handle(module, processor, preprocess, model_id or name)
+    if torch_dtype is not None or model_kwargs:
+        raise ValueError(
+            "torch_dtype= and model_kwargs= apply when the model is loaded from an id or a folder; this model "
+            f"({type(model).__name__}) is already loaded: convert it yourself (e.g. model.to(torch.bfloat16)).")
     if _is_hf_model(model):
         mid = model_id or str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
         return _hf_handle(model, processor, preprocess, mid)
@@ -98,21 +154,40 @@ def load_model(model: Any, *, processor: Any = None, preprocess: Callable | None
     )
 
 
-def _load_hf(name: str, *, local_files_only: bool, trust_remote_code: bool, revision: str | None):
+def _weight_kwargs(torch_dtype: Any, device: Any) -> dict:
+    """``dtype`` / ``torch_dtype``, ``device_map`` and ``low_cpu_mem_usage`` for this transformers."""
+    import transformers
+
+    major, minor = (int(x) for x in re.findall(r"\d+", transformers.__version__)[:2])
+    kwargs: dict = {}
+    if torch_dtype is not None:
+        kwargs["dtype" if (major, minor) >= (4, 56) else "torch_dtype"] = torch_dtype
+    has_accelerate = importlib.util.find_spec("accelerate") is not None
+    if has_accelerate and device is not None and getattr(device, "type", "cpu") != "cpu":
+        kwargs["device_map"] = {"": str(device)}
+    if has_accelerate and major < 5:
+        kwargs["low_cpu_mem_usage"] = True
+    return kwargs
+
+
+def _load_hf(name: str, *, local_files_only: bool, trust_remote_code: bool, revision: str | None,
+             torch_dtype: Any = None, device: Any = None, model_kwargs: dict | None = None):
     from transformers import AutoConfig, AutoModel
 
     kwargs = dict(local_files_only=local_files_only, trust_remote_code=trust_remote_code)
     if revision is not None:
         kwargs["revision"] = revision
+    model_kwargs = {**_weight_kwargs(torch_dtype, device), **(model_kwargs or {})}
     try:
         config = AutoConfig.from_pretrained(name, **kwargs)
-        module = AutoModel.from_pretrained(name, config=config, **kwargs)
+        module = AutoModel.from_pretrained(name, config=config, **kwargs, **model_kwargs)
     except (OSError, ValueError) as err:
+        how = ("unset HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE (or pass local_files_only=False) on a machine with "
+               "internet access" if local_files_only else "check the id, your internet access and your token")
         raise OSError(
             f"Could not load the model {name!r} (local_files_only={local_files_only}, "
             f"trust_remote_code={trust_remote_code}): {err}\nGive a local folder with config.json "
-            "and weights, an id already in the local Hugging Face cache, or pass "
-            "local_files_only=False on a machine with internet access."
+            f"and weights, an id already in the local Hugging Face cache, or {how}."
         ) from err
     module.eval()
     processor = _load_processor(name, getattr(module, "main_input_name", "input_ids"), kwargs)
@@ -216,11 +291,11 @@ def _resolve_one(spec: Any, hidden: list[str], modules: list[str], default: list
         if spec in modules:
             return [LayerRef(name=spec, source="hook", module=spec)]
         if not (_REGEX_CHARS & set(spec)):
-            raise KeyError(close_matches_message("layer", spec, hidden + modules))
+            raise KeyError(_unknown_layer(spec, hidden, modules, default))
         try:
             pattern = re.compile(spec)
         except re.error:
-            raise KeyError(close_matches_message("layer", spec, hidden + modules)) from None
+            raise KeyError(_unknown_layer(spec, hidden, modules, default)) from None
     elif isinstance(spec, re.Pattern):
         pattern = spec
     else:
@@ -229,11 +304,25 @@ def _resolve_one(spec: Any, hidden: list[str], modules: list[str], default: list
     if not found:
         found = [LayerRef(name=n, source="hook", module=n) for n in modules if pattern.fullmatch(n)]
     if not found:
-        raise KeyError(
-            f"The layer pattern {pattern.pattern!r} matches no layer. "
-            + close_matches_message("layer", pattern.pattern, hidden + modules)
-        )
+        raise KeyError(f"The layer pattern {pattern.pattern!r} matches no layer. "
+                       + _unknown_layer(pattern.pattern, hidden, modules, default))
     return found
+
+
+def _shown(names: list[str], n: int = 30) -> str:
+    return str(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _unknown_layer(spec: str, hidden: list[str], modules: list[str], default: list[str]) -> str:
+    """The unknown name, close matches, every layer of ``layers="all"`` and how to reach the others."""
+    others = [m for m in modules if m not in default]
+    close = difflib.get_close_matches(str(spec), default + others, n=5, cutoff=0.4)
+    msg = f"Unknown layer {spec!r}." + (f" Close matches: {close}." if close else "")
+    msg += f" Available layers (what layers='all' gives): {_shown(default)}."
+    if others:
+        msg += (f" Any of the model's {len(others)} other module names works too (through a forward hook), "
+                f"e.g. {others[:5]}.")
+    return msg
 
 
 # --------------------------------------------------------------------------- weights hash

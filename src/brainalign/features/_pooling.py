@@ -72,7 +72,9 @@ def _mean_bmm(h, flat: np.ndarray, local: np.ndarray, n_local: int):
     """Mean over each row's tokens as one batched matmul: (W, R, T) weights x (W, T, D).
 
     R is the largest number of rows in one window. A row spread over several windows (long
-    texts with ``context``) gets its per-window partial sums added.
+    texts with ``context``) gets its per-window partial sums added. Windows that hold many
+    rows (the words of a narrative) are pooled with one ``index_add`` over their tokens
+    instead, which needs memory for the pooled tokens only, not a (W, R, T) matrix.
     """
     import torch
 
@@ -84,6 +86,8 @@ def _mean_bmm(h, flat: np.ndarray, local: np.ndarray, n_local: int):
     first_slot = np.searchsorted(pair_win, np.arange(W))
     slot_in_win = np.arange(len(pairs)) - first_slot[pair_win]
     R = int(slot_in_win.max()) + 1
+    if R > 8:
+        return _mean_index_add(h, flat, local, n_local)
     counts = np.bincount(local, minlength=n_local).astype(np.float64)
     P = np.zeros((W, R, T), dtype=np.float32)
     P[win, slot_in_win[slot_of_tok], pos] = 1.0 / counts[local]
@@ -100,3 +104,15 @@ def _mean_bmm(h, flat: np.ndarray, local: np.ndarray, n_local: int):
         out = torch.zeros((n_local, picked.shape[1]), dtype=torch.float32, device=x.device)
         out.index_add_(0, torch.as_tensor(pair_row, device=x.device), picked)
     return out.reshape((n_local,) + tuple(h.shape[2:]))
+
+
+def _mean_index_add(h, flat: np.ndarray, local: np.ndarray, n_local: int):
+    """Mean over each row's tokens by summing the pooled tokens into their rows."""
+    import torch
+
+    flat_h = h.reshape(-1, *h.shape[2:])
+    picked = flat_h.index_select(0, torch.as_tensor(flat, device=h.device)).float()
+    out = torch.zeros((n_local,) + tuple(picked.shape[1:]), dtype=torch.float32, device=h.device)
+    out.index_add_(0, torch.as_tensor(local, device=h.device), picked)
+    counts = torch.as_tensor(np.bincount(local, minlength=n_local), dtype=torch.float32, device=h.device)
+    return out / counts.clamp_min(1).reshape((-1,) + (1,) * (out.ndim - 1))

@@ -25,23 +25,14 @@ _GRIDS = {
     "trsa": partial(_rsa.grid, topological=True),
     "stochastic": _stochastic.grid,
 }
-#: parameters that define which measure it is: set by the name, not by keyword
-_STRUCTURAL = {"distance", "cycle", "ground", "angular", "model", "summary", "kernel"}
-
-
-def _fixed(m: Measure) -> set:
-    fixed = set(_STRUCTURAL)
-    if m.family == "cka" and m.defaults.get("kernel") == "linear":
-        fixed |= {"hsic", "sigma", "median"}
-    return fixed
 
 
 def resolve_params(m: Measure, params: dict) -> dict:
     """The measure's defaults updated by ``params``, with unknown / fixed names refused."""
-    fixed = _fixed(m)
-    tunable = sorted(k for k in m.defaults if k not in fixed)
+    tunable = sorted(m.parameters)
+    fixed = set(m.defaults) - set(tunable)
     for key in params:
-        if key in fixed and key in m.defaults:
+        if key in fixed:
             raise ValueError(f"{key!r} is fixed by the measure name {m.name!r} ({key}={m.defaults[key]!r}); choose "
                              f"another method instead. Parameters of {m.name!r}: {tunable}.")
         if key not in m.defaults:

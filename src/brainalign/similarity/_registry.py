@@ -23,6 +23,8 @@ __all__ = ["Measure", "MEASURES", "to_score", "get_measure"]
 #: distances (the score is ``-distance``: higher is better, ranks and p-values are kept, but it
 #: is not a fraction, so it cannot be divided by a ceiling).
 SCORE_TRANSFORMS = ("identity", "cos", "negative")
+#: Parameters that define which measure a name is (set by the name, never by keyword).
+STRUCTURAL_PARAMETERS = ("distance", "cycle", "ground", "angular", "model", "summary", "kernel")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,19 @@ class Measure:
         from ._api import compare
 
         return compare(X, Y, method=self.name, **params)
+
+    @property
+    def parameters(self) -> dict:
+        """The parameters a caller may set, with their defaults (``defaults`` minus those fixed by the name).
+
+        The structural parameters (:data:`STRUCTURAL_PARAMETERS`, e.g. ``distance`` of
+        ``procrustes-angular``) define which measure it is, and the kernel parameters of the
+        linear CKA variants are fixed too: choose another name instead.
+        """
+        fixed = set(STRUCTURAL_PARAMETERS)
+        if self.family == "cka" and self.defaults.get("kernel") == "linear":
+            fixed |= {"hsic", "sigma", "median"}
+        return {k: v for k, v in self.defaults.items() if k not in fixed}
 
     @property
     def bounded_score(self) -> bool:

@@ -31,6 +31,10 @@ GEODESIC_CONVENTIONS = ("authors", "contract")
 
 
 def _check_thresholds(low: float, up: float) -> tuple[float, float]:
+    for name, value in (("low", low), ("up", up)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a number in [0, 1] (a quantile of each RDM); got "
+                            f"{type(value).__name__} {value!r}.")
     low, up = float(low), float(up)
     if not (0.0 <= low <= up <= 1.0):
         raise ValueError(
