@@ -66,7 +66,37 @@ def sizes(scale: float) -> dict:
 
 
 def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux -> GiB
+
+
+class _MemoryPeaks:
+    """Peak anonymous and file-backed resident memory of this process (sampled every 0.2 s): the RSS of a
+    run that memory-maps its inputs counts their resident file pages, which the kernel can reclaim."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peaks = {"RssAnon": 0.0, "RssFile": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with open("/proc/self/status") as fh:
+                    for line in fh:
+                        key, _, value = line.partition(":")
+                        if key in self.peaks:
+                            self.peaks[key] = max(self.peaks[key], int(value.split()[0]) / 2**20)
+            except OSError:
+                return
+            self._stop.wait(0.2)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        return {"peak_anon_gb": round(self.peaks["RssAnon"], 2), "peak_file_gb": round(self.peaks["RssFile"], 2)}
 
 
 # --------------------------------------------------------------------------- 1. data
@@ -170,12 +200,13 @@ def run_sweep(work: Path) -> dict:
     logger = logging.getLogger("brainalign")
     logger.addHandler(log)
     logger.setLevel(logging.INFO)
+    memory = _MemoryPeaks()
     t0 = time.perf_counter()
     res = run_recipe(recipe(work), out=work / "out_sweep")
     total = time.perf_counter() - t0
     table = res.results
     return {"total_s": round(total, 1), "timings": {k: round(v, 1) for k, v in res.provenance["timings"].items()},
-            "per_layer": log.layers, "peak_rss_gb": round(peak_rss_gb(), 2),
+            "per_layer": log.layers, "peak_rss_gb": round(peak_rss_gb(), 2), **memory.stop(),
             "n_layers": int(table["layer"].nunique()), "test_runs": sorted(set(table["test_runs"].dropna())),
             "scores": table.set_index("layer")["score"].round(4).to_dict()}
 
@@ -328,9 +359,10 @@ def main() -> None:
           f"{report['data']['width']} features x {len(DELAYS)} delays)")
     print(f"   run_recipe total {sw['total_s']} s (sweep {sw['timings'].get('sweep_s')} s); per layer: fit "
           f"{np.median([v['fit_s'] for v in per.values()]):.1f} s, statistics "
-          f"{np.median([v['statistics_s'] for v in per.values()]):.1f} s (medians); peak RSS {sw['peak_rss_gb']} GB "
-          f"(target <= 8 GB: {'met' if sw['peak_rss_gb'] <= 8 else 'NOT met'}; BRAINALIGN_MEMORY_LIMIT="
-          f"{args.memory_limit or 'unset'}, {args.threads} BLAS thread(s))")
+          f"{np.median([v['statistics_s'] for v in per.values()]):.1f} s (medians); peak RSS {sw['peak_rss_gb']} GiB "
+          f"(target <= 8: {'met' if sw['peak_rss_gb'] <= 8 else 'NOT met'}), of which at most "
+          f"{sw['peak_anon_gb']} GiB anonymous and {sw['peak_file_gb']} GiB pages of the memory-mapped inputs; "
+          f"BRAINALIGN_MEMORY_LIMIT={args.memory_limit or 'unset'}, {args.threads} BLAS thread(s)")
     if "himalaya" in report:
         h = report["himalaya"]
         print(f"   one layer ({h['layer']}): brainalign {h['brainalign_s']} s, himalaya RidgeCV {h['himalaya_s']} s "
