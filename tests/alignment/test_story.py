@@ -208,7 +208,6 @@ def test_controls_beside_the_model(story):
 
 def test_random_weights_control_keeps_the_architecture():
     torch = pytest.importorskip("torch")
-    from brainalign import Stimuli
     from brainalign.alignment._controls import random_weights_extractor
     from brainalign.features import FeatureExtractor
 
@@ -221,14 +220,13 @@ def test_random_weights_control_keeps_the_architecture():
     again = random_weights_extractor(fx, random_state=0)
     assert all(torch.equal(a, b) for a, b in zip(rw.model.parameters(), again.model.parameters()))  # seeded
     assert rw.layers == fx.layers and rw.pooling == fx.pooling
-    del Stimuli
 
 
 def test_rate_features_are_the_word_rate(story):
+    from brainalign import Stimuli
     from brainalign.features import align_to
 
     feats, brain, _ = story
-    from brainalign import Stimuli
 
     rate = rate_features(Stimuli(feats.item_table.assign(modality="word", text="w")))
     binned = align_to(rate, brain, method="sum").X[:, 0]

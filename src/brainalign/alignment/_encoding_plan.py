@@ -8,7 +8,7 @@ bootstrap units) is built only when the unit is not in the sweep cache.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
