@@ -351,3 +351,25 @@ def test_banded_on_an_event_design_holds_out_stimuli(toy_features):
     t = table.set_index(["roi", "layer"])
     assert t.loc[("b", "l4"), "unique_variance"] > 0.1 and abs(t.loc[("a", "l4"), "unique_variance"]) < 0.05
     assert (table["n_folds"] == 5).all()  # stimulus folds, as encoding
+
+
+def test_memory_mapped_features_are_read_from_their_file(story, tmp_path):
+    """The hash and the designs of memory-mapped layers read the file, never the mapping; same numbers."""
+    from brainalign import Features
+    from brainalign.alignment._inputs import array_hash, mapped_file, read_mapped
+
+    feats, brain, _ = story
+    arrays = {}
+    for name in feats.layer_names:
+        np.save(tmp_path / f"{name}.npy", np.asarray(feats[name], dtype=np.float32))
+        arrays[name] = np.load(tmp_path / f"{name}.npy", mmap_mode="r")
+    mapped = Features(arrays, items=feats.items, item_table=feats.item_table, provenance={"model_id": "toy"})
+    plain = Features({k: np.array(v) for k, v in arrays.items()}, items=feats.items, item_table=feats.item_table,
+                     provenance={"model_id": "toy"})
+    assert mapped_file(np.asarray(mapped["l0"])) == (str(tmp_path / "l0.npy"), 128)
+    assert mapped_file(np.asarray(mapped["l0"])[1:]) is None  # a slice is read through the mapping
+    np.testing.assert_array_equal(read_mapped(mapped["l0"]), plain["l0"])
+    assert array_hash(mapped["l0"]) == array_hash(plain["l0"])
+    kw = dict(methods=["encoding"], rois=["late"], encoding={"delays": [1, 2], "alphas": [1.0, 100.0],
+                                                              "test_runs": ["s3"]}, **FAST)
+    pd.testing.assert_frame_equal(sweep(mapped, brain, **kw), sweep(plain, brain, **kw))

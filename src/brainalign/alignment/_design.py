@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._utils import Bunch, as_list, check_option, logger
-from ._inputs import BrainInput, ModelInput
+from ._inputs import BrainInput, ModelInput, read_mapped
 
 #: the encoding-like methods of the sweep (they share these designs and folds)
 ENCODING_METHODS = ("encoding", "banded", "trf")
@@ -100,7 +100,7 @@ def layer_features(model: ModelInput, layer: str, opts: dict) -> Any:
     """The model's item features of one layer as :class:`~brainalign.Features` (PCA-rotated with ``pca``)."""
     from ..data import Features
 
-    X = model.arrays[layer]
+    X = read_mapped(model.arrays[layer])  # a memory-mapped layer is read from its file, never kept resident
     n_comp = opts.get("pca")
     if n_comp:  # item-level rotation onto the top singular vectors: exact when n_comp >= rank, faster ridge
         # not centred: samples without a stimulus get rows of zeros, which must stay "no stimulus",
