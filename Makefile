@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 OUT    ?= results/demo
 
-.PHONY: install demo test test-unit tutorials bench bench-quick gpu-check gpu-wheels wheel clean
+.PHONY: install demo test test-unit tutorials bench bench-quick bench-story gpu-check gpu-wheels wheel clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: $(STAMP)
 # the same at small sizes: checks that every benchmark runs and agrees with its peer (minutes)
 bench-quick: $(STAMP)
 	$(PY) tests/benchmarks/run_all.py --quick
+
+# story listening at the scale of one ds003020 subject through run_recipe (about an hour; --scale 0.05 for minutes)
+bench-story: $(STAMP)
+	$(PY) tests/benchmarks/bench_story.py
 
 # GPU paths vs CPU paths (ridge at 100k voxels, bf16 features, RDMs, similarity); skips without CUDA
 gpu-check: $(STAMP)

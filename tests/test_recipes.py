@@ -198,7 +198,7 @@ def test_output_folder_is_owned_by_one_recipe(tmp_path, capsys):
     res = run_recipe(_k92_recipe(tmp_path / "k.toml"), out=out)
     assert (out / "index.html").is_file() and (out / "results.csv").is_file()
     assert res.skipped == [{"figure": "brain_map", "reason": "brain maps show encoding scores per voxel, and the "
-                                                             "recipe does not run 'encoding'"}]
+                                                             "recipe runs neither 'encoding' nor 'trf'"}]
     index = (out / "index.html").read_text()
     assert "figures/layer_profile.png" in index and "results.csv" in index and "brain_map: brain maps" in index
     # 4 human-IT subjects: the layers are compared across subjects (sign flips, Holm), written and linked

@@ -18,8 +18,8 @@ from ._recipes import RecipeError
 #: marks a folder as the output of a recipe run (name of the recipe inside) before anything else is written
 MARKER = ".brainalign-recipe"
 #: files and folders a run writes (and removes before writing again); the caches are kept
-OWNED = ("results.csv", "assignment.csv", "headline.csv", "comparisons.csv", "provenance.json", "index.html",
-         "figures", "maps")
+OWNED = ("results.csv", "assignment.csv", "headline.csv", "comparisons.csv", "voxels.csv", "provenance.json",
+         "index.html", "figures", "maps")
 
 
 def prepare_out(out: Path, name: str) -> None:
@@ -93,6 +93,7 @@ def write_figures(recipe: dict, results: pd.DataFrame, ds: Any, out: Path, dpi: 
         skipped.append({"figure": figure, "reason": reason})
 
     wanted = recipe["outputs"]["figures"]
+    results = _full_lag_range(results)
     n_layers = results.groupby("model")["layer"].nunique()
     deep = [m for m, n in n_layers.items() if n > 1]
     for name in ("layer_profile", "assignment"):
@@ -130,6 +131,18 @@ def write_figures(recipe: dict, results: pd.DataFrame, ds: Any, out: Path, dpi: 
     return written, skipped
 
 
+def _full_lag_range(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows the figures draw: TRF rows of the full lag range only (each lag window fitted alone is its
+    own comparison, kept in results.csv)."""
+    if "lag_window" not in results or results["lag_window"].isna().all():
+        return results
+    trf = results["method"] == "trf"
+    full = results["lag_min"].eq(results.loc[trf, "lag_min"].min()) & results["lag_max"].eq(results.loc[trf, "lag_max"].max())
+    out = results[~trf | full]
+    out.attrs = results.attrs
+    return out
+
+
 def _similarity_matrices(results: pd.DataFrame):
     """Per model, the layer x ROI matrix of every method (subject means; similarity measures in their raw units)."""
     from . import plotting
@@ -154,14 +167,16 @@ def _brain_maps(results, brain, scores, save, out: Path, recipe: dict) -> tuple[
     """One static map (and one interactive HTML view) per model, subject and ROI: best-layer r and its depth."""
     from . import plotting
 
-    if "encoding" not in set(results["method"]):
-        return [], "brain maps show encoding scores per voxel, and the recipe does not run 'encoding'"
+    if not {"encoding", "trf"} & set(results["method"]):
+        return [], "brain maps show encoding scores per voxel, and the recipe runs neither 'encoding' nor 'trf'"
     if not len(scores):
         return [], "the sweep kept no per-voxel encoding scores"
     html_maps = []
     reasons = []
     for key, vs in scores.items():
-        model, subject, roi = key.split("|")
+        model, subject, roi, *method = key.split("|")
+        if method and method[0] != "trf":  # banded: unique variance, not a score per layer to map
+            continue
         bd = brain if not isinstance(brain, dict) else brain.get(subject)
         if bd is None:
             reasons.append(f"no recordings of subject {subject!r}")
@@ -175,7 +190,7 @@ def _brain_maps(results, brain, scores, save, out: Path, recipe: dict) -> tuple[
             reasons.append(f"{key}: {vs.shape[1]} scores for {bd.n_channels} channels")
             continue
         best = vs.max(axis=0)
-        stem = "_".join(_safe(x) for x in (model, subject, roi))
+        stem = "_".join(_safe(x) for x in (model, subject, roi, *method))
         label = f"{model}, {subject}, ROI {roi}"
         save(plotting.plot_brain_map(bd, best, colorbar_label="encoding score (r, best layer)",
                                      title=f"{label}: best-layer encoding score"), f"brain_map_{stem}_score")
@@ -197,7 +212,8 @@ def write_index(out: Path, recipe: dict, headline: pd.DataFrame, figures: list[s
                 notes: list[str]) -> Path:
     """``out/index.html``: the headline table, the notes, links to every table, figure and interactive map."""
     rel = [os.path.relpath(f, out) for f in figures]
-    tables = [f for f in ("results.csv", "assignment.csv", "headline.csv", "comparisons.csv", "provenance.json")
+    tables = [f for f in ("results.csv", "assignment.csv", "headline.csv", "comparisons.csv", "voxels.csv",
+                          "provenance.json")
               if (out / f).exists()]
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",

@@ -1,6 +1,7 @@
 """Run a recipe: load the data, get the models' features or RDMs, sweep, write outputs.
 
 Outputs under ``out``: ``results.csv`` (the tidy table of :func:`brainalign.alignment.sweep`),
+``voxels.csv`` (per voxel / channel: best layer and preferred depth, for encoding methods),
 ``assignment.csv`` (best layer per ROI, :func:`~brainalign.alignment.assign_layers`),
 ``comparisons.csv`` (every pair of layers and of models tested across subjects,
 :func:`~brainalign.alignment.compare_layers`; written when a region has >= 2 subjects),
@@ -47,6 +48,8 @@ def _load_dataset(ds: dict) -> Bunch:
 
         data = load_haxby2001(resolution=ds.get("resolution", "1slice"))
         return Bunch(brain=data.brain, table=data.stimuli.table.copy(), data=data, categories=None)
+    if name in ("lebel2023", "story_example"):
+        return _load_story(ds)
     if name == "bids":
         from .datasets import load_bids
 
@@ -62,6 +65,91 @@ def _load_dataset(ds: dict) -> Bunch:
         opts["events"] = (stimuli, events)
     brain = load_fmri(**opts)
     return Bunch(brain=brain, table=stimuli.table.copy() if stimuli is not None else None, data=None, categories=None)
+
+
+#: the test story of OpenNeuro ds003020 (LeBel et al. 2023) in its own encoding code (HuthLab/deep-fMRI-dataset)
+LEBEL_TEST_STORY = "wheretheressmoke"
+
+
+def _load_story(ds: dict) -> Bunch:
+    """A story dataset: one run per story, the words (with onsets on the responses' clock) as stimuli,
+    and the dataset's own test story (``test_runs``) when it has one.
+
+    ``lebel2023`` without ``root`` is the bundled example in the ds003020 layout (its simulated
+    ROIs attached); with ``root`` and ``subject`` a real ds003020 download (one ROI, ``all``).
+    """
+    from ._recipes import RecipeError
+    from .datasets import load_lebel2023, load_story_example
+
+    stories = ds.get("stories")
+    if ds["name"] == "story_example" or "root" not in ds:
+        layout = ds.get("layout", "lebel2023")
+        ex = load_story_example(layout, stories=stories if layout == "lebel2023" else None)
+        subject = ex.truth.meta["fmri"]["lebel2023"]["subject"] if layout == "lebel2023" else str(ex.brain.subject
+                                                                                                    or "sub-01")
+        if ds.get("subject") not in (None, subject):
+            raise RecipeError(
+                f"[dataset] subject = {ds['subject']!r}: the bundled example has subject {subject!r} only; give "
+                "root = \"/path/to/ds003020\" to read your download.")
+        brain, stim, phones = ex.brain, ex.stimuli, None
+        test = ex.truth.meta.get("test_story")
+        have = set(brain.samples.get("story", brain.samples["run"]).astype(str))
+        test_runs = [test] if test in have and len(have) > 1 else None
+    else:
+        data = load_lebel2023(ds["root"], ds["subject"], stories=_test_last(ds["root"], ds["subject"], stories))
+        brain, stim, phones = data.brain, data.stimuli, data.phones
+        have = set(data.files["story"])
+        test_runs = [LEBEL_TEST_STORY] if LEBEL_TEST_STORY in have and len(have) > 1 else None
+    subject = str(brain.subject or "sub-01")
+    return Bunch(brain={subject: brain}, table=None, data=None, categories=None, stimuli=stim, phones=phones,
+                 test_runs=test_runs)
+
+
+def _test_last(root: Any, subject: str, stories: Any) -> Any:
+    """The stories of a ds003020 subject with the test story last (the training stories then form one
+    contiguous block of rows: no copy of the responses for the training set)."""
+    if stories is not None:
+        return stories
+    folder = Path(root)
+    folder = folder if folder.name == "derivative" else folder / "derivative"
+    names = sorted(p.stem for p in (folder / "preprocessed_data" / str(subject).removeprefix("sub-")).glob("*.hf5"))
+    if LEBEL_TEST_STORY in names:
+        names = [n for n in names if n != LEBEL_TEST_STORY] + [LEBEL_TEST_STORY]
+    return names or None
+
+
+def _npy_features(m: dict, folder: str, ds: Bunch) -> Any:
+    """Precomputed features: one ``<layer>.npy`` per layer in ``folder`` (memory-mapped, never copied), layer
+    order from ``layers.txt`` when present; row ``i`` is item ``i`` of the dataset's stimuli (the words of a
+    story dataset, in the loader's order) or of its stimulus table."""
+    from ._recipes import RecipeError
+    from .data import Features
+
+    path = Path(folder)
+    order = path / "layers.txt"
+    names = (order.read_text().split() if order.is_file() else sorted(p.stem for p in path.glob("*.npy")))
+    if not names:
+        raise RecipeError(f"Model {m['name']!r}: {path} holds no <layer>.npy file.")
+    wanted = m.get("layers", "all")
+    if wanted != "all":
+        bad = [w for w in wanted if (w not in names if isinstance(w, str) else not 0 <= int(w) < len(names))]
+        if bad:
+            raise RecipeError(f"[[models]] {m['name']!r}: layers {bad} are not in {path}; available layers: {names}.")
+        names = [w if isinstance(w, str) else names[int(w)] for w in wanted]
+    if ds.get("stimuli") is not None:
+        items, table = list(ds.stimuli.ids), ds.stimuli.table
+    elif ds.table is not None:
+        items, table = ds.table["stimulus_id"].tolist(), ds.table
+    else:
+        raise RecipeError(f"Model {m['name']!r}: the dataset has no stimuli for the rows of {path}.")
+    arrays = {}
+    for name in names:
+        arr = np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        if arr.ndim != 2 or arr.shape[0] != len(items):
+            raise RecipeError(f"Model {m['name']!r}: {path / (name + '.npy')} has shape {arr.shape}; it needs "
+                              f"({len(items)}, n_features), one row per stimulus of the dataset.")
+        arrays[name] = arr
+    return Features(arrays, items=items, item_table=table, provenance={"model_id": m["name"], "source": str(path)})
 
 
 def _minilm_path() -> str:
@@ -135,12 +223,29 @@ def _rdm_models(m: dict, rdms: Any) -> dict:
 
 
 def _models(recipe: dict, ds: Bunch, out: Path, verbose: bool) -> tuple[dict, list[dict]]:
+    from .alignment import control_features, rate_features
+    from .alignment._controls import control_name
     from .data import Features
 
     models, prov = {}, []
+    controls = recipe["methods"].get("controls", [])
+    seed = int(recipe["recipe"]["random_state"])
     for m in recipe["models"]:
         src = m["source"]
-        if src.startswith("dataset:"):
+        if src.startswith("rate:"):
+            items = ds.stimuli if src == "rate:words" else ds.get("phones")
+            if items is None:
+                from ._recipes import RecipeError
+
+                raise RecipeError(f"Model {m['name']!r}: source {src!r} needs the phone tier of the TextGrids, which "
+                                  "this dataset does not have (the bundled example has none); use 'rate:words'.")
+            models[m["name"]] = rate_features(items, name=m["name"])
+            prov.append({"name": m["name"], "source": src, "n_items": len(items)})
+        elif src.startswith("npy:"):
+            feats = _npy_features(m, src[4:], ds)
+            models[m["name"]] = feats
+            prov.append({"name": m["name"], "source": src, "layers": feats.layer_names})
+        elif src.startswith("dataset:"):
             got = _rdm_models(m, ds.data[src.split(":", 1)[1]])
             models.update(got)
             prov.append({"name": m["name"], "source": src, "models": list(got)})
@@ -161,10 +266,17 @@ def _models(recipe: dict, ds: Bunch, out: Path, verbose: bool) -> tuple[dict, li
                                   context=m.get("context"), batch_size=m.get("batch_size", "auto"),
                                   device="cpu", verbose=verbose, cache_dir=str(out / "feature_cache"),
                                   model_id=m["name"])
-            feats = fx.extract(_texts(m, ds.table))
+            stimuli = ds.stimuli if ds.get("stimuli") is not None else _texts(m, ds.table)
+            feats = fx.extract(stimuli)
             models[m["name"]] = feats
             prov.append({"name": m["name"], "source": src, "layers": feats.layer_names,
                          **{k: v for k, v in feats.provenance.items() if isinstance(v, (str, int, float, bool))}})
+            for kind in controls:  # the baselines scored beside the model (control column of the table)
+                base = fx if kind == "random_weights" else feats
+                ctrl = control_features(base, kind, stimuli=stimuli, random_state=seed)
+                models[control_name(m["name"], kind)] = ctrl
+                prov.append({"name": control_name(m["name"], kind), "source": src, "control": kind,
+                             "random_state": seed})
     return models, prov
 
 
@@ -186,13 +298,21 @@ def headline(results: pd.DataFrame, *, n_resamples: int = 1000, random_state: in
     """Best (model, layer) per ROI and method, across subjects, with normalized score and CI."""
     from .alignment import assign_layers
 
+    if "control" in results and results["control"].notna().any():  # baselines are reported beside, not as the best
+        results = results[results["control"].isna() | (results["control"].astype(str) == "")]
     best = assign_layers(results, by=["subject", "roi", "method"], n_resamples=n_resamples, random_state=random_state)
     if (best["subject"] == "all").any():
         best = pd.concat([best[best["subject"] == "all"],
                           best[~best["roi"].isin(best.loc[best["subject"] == "all", "roi"])]])
-    cols = ["roi", "method", "subject", "best_model", "best_layer", "best_layer_depth", "score", "ci_low",
+    cols = ["roi", "method", "lag_window", "subject", "best_model", "best_layer", "best_layer_depth", "score", "ci_low",
             "ci_high", "normalized_score", "p", "p_best", "n_subjects"]
     return best[[c for c in cols if c in best]].reset_index(drop=True)
+
+
+def method_label(row: Any) -> str:
+    """The method of a headline / assignment row, with its TRF lag window when it has one."""
+    window = getattr(row, "lag_window", None)
+    return f"{row.method} {window}" if isinstance(window, str) and window else str(row.method)
 
 
 def format_headline(table: pd.DataFrame) -> str:
@@ -202,7 +322,7 @@ def format_headline(table: pd.DataFrame) -> str:
         ml = f"{r.best_model} / {r.best_layer}"
         ci = f"{r.score:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
         norm = f"{r.normalized_score:.2f}" if np.isfinite(r.normalized_score) else "n/a"
-        lines.append(f"{str(r.roi):<8} {str(r.method):<9} {ml[:34]:<34} {r.best_layer_depth:>5.2f} {ci:>24} "
+        lines.append(f"{str(r.roi):<8} {method_label(r):<9} {ml[:34]:<34} {r.best_layer_depth:>5.2f} {ci:>24} "
                      f"{norm:>6} {r.p_best:>7.2f}")
     return "\n".join(lines)
 
@@ -245,6 +365,8 @@ def _notes(recipe: dict, results: pd.DataFrame, ds: Bunch) -> list[str]:
     """What the numbers can and cannot mean, for the report and the command's output."""
     notes = []
     enc = recipe["methods"].get("encoding", {})
+    if ds.get("stimuli") is not None and ds.get("table") is None:
+        return _story_notes(results, ds)
     if "encoding" in set(results["method"]):
         key = recipe["dataset"].get("stimulus_key", "stimulus_id")
         brains = ds.brain.values() if isinstance(ds.brain, dict) else [ds.brain]
@@ -276,6 +398,59 @@ def _notes(recipe: dict, results: pd.DataFrame, ds: Bunch) -> list[str]:
         rois = sorted(set(results.loc[results["ceiling"].isna() & results["method"].isin(["rsa", "trsa"]), "roi"]))
         notes.append(f"No noise ceiling for {rois}: a single RDM (one subject, no repeats) has nothing to be "
                      "compared with, so normalized scores are n/a there.")
+    return notes
+
+
+def _voxel_table(results: pd.DataFrame, ds: Bunch) -> pd.DataFrame | None:
+    """Per voxel / channel: best layer and preferred depth (``voxels.csv``), for the methods with per-channel scores."""
+    from .alignment import voxel_preferences, voxel_scores
+
+    scores = results.attrs.get("voxel_scores")
+    if not scores:
+        return None
+    parts = []
+    for key in voxel_scores(results):
+        model, subject, roi, *rest = key.split("|")
+        method = rest[0] if rest else "encoding"
+        table = voxel_preferences(results, model=model, subject=subject, roi=roi, method=method)
+        bd = ds.brain.get(subject) if isinstance(ds.brain, dict) else ds.brain
+        if bd is not None and "name" in bd.channels:
+            chans = bd.channels if roi == "all" or "roi" not in bd.channels else bd.channels[bd.channels["roi"] == roi]
+            if len(chans) == len(table):
+                table.insert(1, "channel_name", chans["name"].astype(str).to_numpy())
+        parts.append(table.assign(model=model, subject=subject, roi=roi, method=method))
+    out = pd.concat(parts, ignore_index=True)
+    first = ["model", "subject", "roi", "method"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def _story_notes(results: pd.DataFrame, ds: Bunch) -> list[str]:
+    """What the scores of a story dataset mean: the held-out story, the baselines, the partitioning."""
+    notes = []
+    test = results["test_runs"].dropna().unique().tolist() if "test_runs" in results else []
+    if test:
+        notes.append(f"Scores are Pearson r between the responses to the held-out test story ({', '.join(map(str, test))})"
+                     " and their prediction by a model fitted on the other stories only (alphas chosen by an inner "
+                     "CV over those stories); no word of the test story was trained on.")
+    else:
+        notes.append("Scores are Pearson r on whole held-out stories, averaged over folds of stories (no story is "
+                     "trained and tested in the same fold).")
+    notes.append("Statistics treat the responses as time series: CIs resample blocks of consecutive samples within "
+                 "runs, and p-values come from circular shifts of the held-out predictions within runs.")
+    if "control" in results and results["control"].notna().any():
+        enc = results[results["method"].isin(["encoding", "trf"])]
+        parts = []
+        for roi, g in enc.groupby("roi", sort=False):
+            best = g.groupby("model")["score"].max()
+            parts.append(f"{roi}: " + ", ".join(f"{m} {v:.3f}" for m, v in best.items()))
+        notes.append("Control baselines (best layer of each): " + "; ".join(parts) + ". A layer's score means "
+                     "more than timing and word statistics only where it exceeds both baselines: random weights "
+                     "(the same architecture untrained) and shuffled words (the model's features, words shuffled "
+                     "within each story).")
+    if "banded" in set(results["method"]):
+        notes.append("Method 'banded': each layer fitted with the other bands (banded ridge); its score is the "
+                     "variance it explains beyond them (unique_variance = r2_joint - r2_others, R² on the test data), "
+                     "and shared_variance what it shares with them.")
     return notes
 
 
@@ -341,6 +516,11 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path | None = None, sche
     timings["features_s"] = time.perf_counter() - t
     methods = recipe["methods"]["use"]
     method_opts = {m: dict(recipe["methods"].get(m, {})) for m in methods}
+    if "banded" in method_opts:  # banded ridge shares the [methods.encoding] settings unless it overrides them
+        method_opts["banded"] = {**recipe["methods"].get("encoding", {}), **method_opts["banded"]}
+    for m in ("encoding", "banded", "trf"):  # the dataset's own test story unless the recipe names one
+        if m in method_opts and "test_runs" not in method_opts[m] and ds.get("test_runs"):
+            method_opts[m]["test_runs"] = list(ds.test_runs)
     client = None
     if scheduler:
         from distributed import Client
@@ -371,6 +551,9 @@ def run_recipe(recipe: dict | str | Path, *, out: str | Path | None = None, sche
         head.to_csv(out / "headline.csv", index=False)
         if pairs is not None:
             pairs.to_csv(out / "comparisons.csv", index=False)
+        voxels = _voxel_table(results, ds)
+        if voxels is not None:
+            voxels.to_csv(out / "voxels.csv", index=False)
     t = time.perf_counter()
     figures, skipped = write_figures(recipe, results, ds, out, recipe["outputs"]["dpi"])
     for s in skipped:

@@ -14,11 +14,13 @@ executes it. The format is documented in ``docs/recipes.md``.
 Layout (every section but ``[dataset]``, ``[[models]]`` and ``[methods]`` is optional)::
 
     [recipe]      name, description, random_state
-    [dataset]     name = "kriegeskorte92" | "haxby2001" | "bids" | "fmri"; rois, subjects,
-                  stimulus_key; options of the loader ([dataset.bids] / [dataset.fmri] ...)
+    [dataset]     name = "kriegeskorte92" | "haxby2001" | "bids" | "fmri" | "lebel2023" | "story_example";
+                  rois, subjects, stimulus_key; options of the loader ([dataset.bids] / [dataset.fmri] ...;
+                  lebel2023: root, subject, stories; story_example: layout)
     [[models]]    name, source, layers, pooling, context, text, split, batch_size
-    [methods]     use = ["rsa", "trsa", "encoding", "cka", ...]; [methods.rsa], [methods.trsa],
-                  [methods.encoding], [methods.<similarity measure>]
+    [methods]     use = ["rsa", "trsa", "encoding", "banded", "trf", "cka", ...]; controls; [methods.rsa],
+                  [methods.trsa], [methods.encoding], [methods.banded], [methods.trf],
+                  [methods.<similarity measure>]
     [statistics]  n_resamples, n_permutations, ci, n_jobs, group_test, correction
     [outputs]     figures, dpi, table, html
 """
@@ -100,12 +102,15 @@ def _number_pair(v: Any) -> str | None:
 
 
 FIGURES = ["layer_profile", "model_comparison", "assignment", "rdms", "mds", "brain_map", "similarity_matrix"]
-DATASETS = ["kriegeskorte92", "haxby2001", "bids", "fmri"]
+DATASETS = ["kriegeskorte92", "haxby2001", "bids", "fmri", "lebel2023", "story_example"]
+#: story datasets: timed words, one run per story; their language models read the words with left context
+STORY_DATASETS = ["lebel2023", "story_example"]
 SOURCES = ["minilm"]
-SOURCE_PREFIXES = ["dataset:", "hf:", "onehot:"]
+SOURCE_PREFIXES = ["dataset:", "hf:", "onehot:", "rate:", "npy:"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-#: keys of the loader tables whose string values are paths (resolved against the recipe's folder)
-PATH_KEYS = {"bids": ("root", "raw_root"), "fmri": ("bold", "mask", "atlas", "events")}
+#: keys of the loader tables whose string values are paths (resolved against the recipe's folder);
+#: "" names keys of [dataset] itself
+PATH_KEYS = {"bids": ("root", "raw_root"), "fmri": ("bold", "mask", "atlas", "events"), "": ("root",)}
 
 
 def _name(v: Any) -> str | None:
@@ -139,6 +144,35 @@ def _outer_cv(v: Any) -> str | None:
     if v in ("stimulus", "run") or (isinstance(v, int) and not isinstance(v, bool) and v >= 2):
         return None
     return "'stimulus' (hold out stimuli, the default), 'run' (leave one run out) or an integer >= 2 (folds of runs)"
+
+
+def _numbers(v: Any) -> str | None:
+    if isinstance(v, list) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return None
+    return "a non-empty list of numbers (seconds)"
+
+
+def _windows(v: Any) -> str | None:
+    if isinstance(v, list) and v and all(_number_pair(w) is None and w[0] <= w[1] for w in v):
+        return None
+    return "a list of [tmin, tmax] pairs in seconds (tmin <= tmax)"
+
+
+def _names(v: Any) -> str | None:
+    if isinstance(v, list) and all(isinstance(x, str) and x for x in v):
+        return None
+    return "a list of names (strings); [] for none"
+
+
+def _trim(v: Any) -> str | None:
+    if _int(0)(v) is None or (isinstance(v, list) and len(v) == 2 and all(_int(0)(x) is None for x in v)):
+        return None
+    return "an integer >= 0 (samples dropped at the start of every run) or a pair [start, end]"
+
+
+def _zscore(v: Any) -> str | None:
+    return None if v in (True, False, "features", "responses", "both") else \
+        "true, false, 'features', 'responses' or 'both'"
 
 
 def _inner_cv(v: Any) -> str | None:
@@ -184,15 +218,24 @@ def schema() -> dict[str, Any]:
     ``rsa.COMPARE_METHODS``, ``alignment.METHODS``, ``alignment.METHOD_DEFAULTS``,
     ``alignment.TRSA_TRANSFORMS``): a value that validates is one the sweep accepts.
     """
-    from .alignment import CORRECTIONS, GROUP_TESTS, METHOD_DEFAULTS, METHODS, SIMILARITY_METHODS, TRSA_TRANSFORMS
+    from .alignment import (CONTROLS, CORRECTIONS, GROUP_TESTS, METHOD_DEFAULTS, METHODS, SIMILARITY_METHODS,
+                            TRSA_TRANSFORMS)
+    from .alignment._design import DESIGNS, RESAMPLE
     from .rsa import COMPARE_METHODS, RDM_METHODS
 
     rsa = {"rdm_method": _choice(RDM_METHODS), "compare": _choice(COMPARE_METHODS), "time_window": _number_pair}
-    encoding = {"alphas": _positive_list, "delays": _int_list, "outer_cv": _outer_cv, "stimulus_folds": _int(2),
-                "gap": _int(0), "shared_stimuli": _choice(["raise", "warn"]), "inner_cv": _inner_cv,
-                "ceiling_by": _str(), "fill_missing": _float(-1e9, 1e9), "pca": _int(1), "block_length": _int(1)}
+    encoding = {"alphas": _positive_list, "delays": _int_list, "lags": _numbers, "outer_cv": _outer_cv,
+                "stimulus_folds": _int(2), "gap": _int(0), "shared_stimuli": _choice(["raise", "warn"]),
+                "inner_cv": _inner_cv, "ceiling_by": _str(), "pca": _int(1), "block_length": _int(1),
+                "design": _choice(DESIGNS), "resample": _choice(RESAMPLE), "trim": _trim, "zscore": _zscore,
+                "test_runs": _names}
+    banded = {**encoding, "others": _str_list(), "n_iter": _int(1)}
+    trf = {"alphas": _positive_list, "tmin": _float(-10, 10), "tmax": _float(-10, 10), "lag_windows": _windows,
+           "inner_cv": _int(2), "stimulus_folds": _int(2), "test_runs": _names, "pca": _int(1),
+           "resample": _choice(RESAMPLE), "trim": _trim, "zscore": _zscore, "ceiling_by": _str(),
+           "block_length": _int(1), "design": _choice(["continuous"])}
     trsa = {**rsa, "low": _float(0, 1), "up": _float(0, 1), "transform": _choice(TRSA_TRANSFORMS)}
-    methods = {"rsa": rsa, "trsa": trsa, "encoding": encoding,
+    methods = {"rsa": rsa, "trsa": trsa, "encoding": encoding, "banded": banded, "trf": trf,
                **{m: _similarity_schema(METHOD_DEFAULTS[m]) for m in SIMILARITY_METHODS}}
     for m, keys in methods.items():  # every option the sweep knows is in the recipe schema, and no other
         unknown = (set(keys) - set(METHOD_DEFAULTS[m])) - {"inner_cv"}
@@ -203,13 +246,14 @@ def schema() -> dict[str, Any]:
             "name": _str(DATASETS), "rois": _str_list(), "subjects": _str_list(), "stimulus_key": _str(),
             "brain_rdms": _str_list(["hit", "mit"]), "resolution": _str(["1slice", "25mm"]),
             "measurement_model": _str(), "bids": _table, "fmri": _table,
+            "root": _str(), "subject": _str(), "stories": _str_list(), "layout": _str(["lebel2023", "bids", "eeg"]),
         },
         "models": {
             "name": _str(), "source": _str(SOURCES, SOURCE_PREFIXES), "layers": _layers,
             "pooling": _str(["mean", "first", "cls", "last"]), "context": _int(1), "text": _str(),
             "split": _str(["layers", "models"]), "batch_size": _int(1),
         },
-        "methods": {"use": _str_list(list(METHODS)), **methods},
+        "methods": {"use": _str_list(list(METHODS)), "controls": _str_list(list(CONTROLS)), **methods},
         "statistics": {"n_resamples": _int(0), "n_permutations": _int(0), "ci": _float(0.5, 0.999),
                        "n_jobs": _int(-1), "group_test": _choice(GROUP_TESTS), "correction": _choice(CORRECTIONS)},
         "outputs": {"figures": _str_list(FIGURES), "dpi": _int(50), "table": _bool, "html": _bool},
@@ -324,6 +368,11 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe", base_dir: str |
     for m in models:
         if m["source"].startswith("hf:"):
             m["source"] = "hf:" + _resolve(m["source"][3:], base)
+        if m["source"].startswith("npy:"):
+            m["source"] = "npy:" + _resolve(m["source"][4:], base)
+            if not Path(m["source"][4:]).is_dir():
+                raise RecipeError(f"Model {m['name']!r}: {m['source']!r} is not a folder (relative paths are read from "
+                                  f"the recipe's folder {base}); give a folder of <layer>.npy files.")
         src = m["source"]
         if src.startswith("dataset:"):
             attr = src.split(":", 1)[1]
@@ -346,6 +395,21 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe", base_dir: str |
                 f"Model {m['name']!r} is a language model on an image dataset: give text = \"...{{category}}...\" "
                 "to describe each stimulus from its table columns."
             )
+    story_keys = [k for k in ("root", "subject", "stories", "layout") if k in recipe["dataset"]]
+    allowed_keys = {"lebel2023": ["root", "subject", "stories"], "story_example": ["layout"]}.get(ds, [])
+    stray = [k for k in story_keys if k not in allowed_keys]
+    if stray:
+        raise RecipeError(f"[dataset] {stray} are not options of dataset {ds!r} (story datasets take: lebel2023 "
+                          "root, subject, stories; story_example layout).")
+    if ds == "lebel2023" and "root" in recipe["dataset"] and "subject" not in recipe["dataset"]:
+        raise RecipeError("[dataset] name = 'lebel2023' with a root needs subject = \"UTS0...\" (the ds003020 "
+                          "subject whose responses to load).")
+    for m in models:
+        if m["source"].startswith("rate:") and ds not in STORY_DATASETS:
+            raise RecipeError(f"Model {m['name']!r}: source {m['source']!r} needs timed words, i.e. a story dataset "
+                              f"({', '.join(STORY_DATASETS)}), not {ds!r}.")
+        if m["source"].startswith("rate:") and m["source"] not in ("rate:words", "rate:phones"):
+            raise RecipeError(f"Model {m['name']!r}: source {m['source']!r} must be 'rate:words' or 'rate:phones'.")
     methods = recipe["methods"]["use"]
     if "encoding" in methods and ds == "kriegeskorte92":
         raise RecipeError("methods.use includes 'encoding' but kriegeskorte92 has RDMs only; use 'rsa' and 'trsa'.")
@@ -372,8 +436,11 @@ def validate_recipe(recipe: dict, *, source: str = "the recipe", base_dir: str |
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in recipe.items()}
     out["models"] = models
     out["dataset"] = dict(out["dataset"])
+    for key in PATH_KEYS[""]:
+        if key in out["dataset"]:
+            out["dataset"][key] = _resolve(out["dataset"][key], base)
     for loader, keys in PATH_KEYS.items():
-        if isinstance(out["dataset"].get(loader), dict):
+        if loader and isinstance(out["dataset"].get(loader), dict):
             table = dict(out["dataset"][loader])
             for key in keys:
                 if key in table:

@@ -128,7 +128,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- run / demo
 def _print_results(res, recipe_name: str) -> None:
-    from ._recipe_run import format_headline
+    from ._recipe_run import format_headline, method_label
 
     print(f"\n== {recipe_name}: best model and layer per region (across subjects)")
     print(format_headline(res.headline))
@@ -140,14 +140,16 @@ def _print_results(res, recipe_name: str) -> None:
         print("\n   best layer of each layered model:")
         for r in deep.itertuples(index=False):
             norm = f"{r.normalized_score:.2f}" if np.isfinite(r.normalized_score) else "n/a"
-            print(f"   {str(r.roi):<8} {r.method:<9} {r.model:<10} {str(r.best_layer):<10} depth {r.best_layer_depth:.2f} "
+            method = method_label(r)
+            print(f"   {str(r.roi):<8} {method:<9} {r.model:<10} {str(r.best_layer):<10} depth {r.best_layer_depth:.2f} "
                   f"[{r.depth_ci_low:.2f}, {r.depth_ci_high:.2f}]  score {r.score:.3f} "
                   f"[{r.ci_low:.3f}, {r.ci_high:.3f}]  normalized {norm}  P(best) {r.p_best:.2f}")
     if res.notes:
         print("\n   how to read it:")
         for note in res.notes:
             print(textwrap.fill(note, 100, initial_indent="   - ", subsequent_indent="     "))
-    tables = [f for f in ("results.csv", "assignment.csv", "headline.csv", "comparisons.csv") if (res.out / f).exists()]
+    tables = [f for f in ("results.csv", "assignment.csv", "headline.csv", "comparisons.csv", "voxels.csv")
+              if (res.out / f).exists()]
     print(f"\n   wrote {', '.join(str(res.out / f) for f in tables + ['provenance.json'])}"
           f"{', ' + str(res.index) if res.index else ''} and {len(res.figures)} figures / maps:")
     for f in res.figures:

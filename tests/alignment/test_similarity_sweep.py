@@ -27,7 +27,7 @@ def _roi_means(bd, roi, items):
 
 def test_every_measure_is_a_sweep_method_with_registry_options():
     assert set(SIMILARITY_METHODS) == set(similarity.MEASURES) - {"rsa", "trsa"}
-    assert set(METHODS) == {"encoding", "rsa", "trsa", *SIMILARITY_METHODS}
+    assert set(METHODS) == {"encoding", "rsa", "trsa", "banded", "trf", *SIMILARITY_METHODS}
     for name in SIMILARITY_METHODS:
         opts = METHOD_DEFAULTS[name]
         assert {k: opts[k] for k in similarity.MEASURES[name].parameters} == similarity.MEASURES[name].parameters

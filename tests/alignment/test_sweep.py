@@ -179,8 +179,7 @@ def test_encoding_ceiling_is_single_presentation_ceiling(toy_features):
     with pytest.raises(ValueError, match="ceiling_by='trial' is not a samples column"):
         sweep(toy_features, bd, methods=["encoding"], n_resamples=0, n_permutations=0, verbose=False,
               encoding={"ceiling_by": "trial"})
-    once = bd.select(samples=(bd.samples["repetition"] < 2).to_numpy())
-    once.samples["stimulus_id"] = [f"x{i}" for i in range(once.n_samples)]
+    once = bd.select(samples=(bd.samples["repetition"] < 1).to_numpy())  # every stimulus presented once
     with pytest.raises(ValueError, match="presented at least twice"):
         sweep(toy_features, once, methods=["encoding"], n_resamples=0, n_permutations=0, verbose=False,
               encoding={"ceiling_by": "stimulus_id"})
@@ -225,6 +224,7 @@ def test_encoding_with_two_runs_falls_back_to_kfold_inner_cv(toy_features, monke
 
 def test_fully_cached_rerun_computes_nothing(toy_features, toy_brains, tmp_path, monkeypatch):
     import brainalign.encoding
+    import brainalign.features
     from brainalign.alignment import _sweep
 
     brains = {s: toy_brains[s] for s in ("sub-0", "sub-1")}
@@ -238,8 +238,11 @@ def test_fully_cached_rerun_computes_nothing(toy_features, toy_brains, tmp_path,
 
     import brainalign.rsa
 
+    from brainalign.alignment import _design
+
     for mod, name in ((brainalign.rsa, "calc_rdm"), (_sweep, "_rsa_brain"), (_sweep, "_rsa_ceiling"),
-                      (_sweep, "_encoding_ceiling"), (_sweep, "_design"), (_sweep, "_boot_units"),
+                      (_design, "encoding_ceiling"), (_design, "build_design"), (_design, "boot_units"),
+                      (_design, "responses"), (brainalign.features, "align_to"),
                       (_sweep, "run_unit"), (brainalign.encoding, "cross_validate_encoding")):
         monkeypatch.setattr(mod, name, expensive)
     again = sweep(toy_features, brains, **kw)

@@ -18,13 +18,63 @@ def _is_rdms(obj: Any) -> bool:
     return hasattr(obj, "get_matrices") and hasattr(obj, "rdm_descriptors")
 
 
+def mapped_file(arr: np.ndarray) -> tuple[str, int] | None:
+    """(file, byte offset) of an array that is a whole C-ordered ``np.memmap`` (or a plain view of one), else None.
+
+    Such an array is read from its file (the page cache) rather than through the mapping, so
+    that its pages never stay resident in the process (a feature store of 12 layers x 40,000
+    words x 768 floats would otherwise add 1.5 GB to the sweep's RSS).
+    """
+    mm = arr if isinstance(arr, np.memmap) else getattr(arr, "base", None)
+    if not isinstance(mm, np.memmap) or getattr(mm, "filename", None) is None:
+        return None
+    if arr.shape != mm.shape or arr.dtype != mm.dtype or not (arr.flags.c_contiguous and mm.flags.c_contiguous):
+        return None
+    if arr.__array_interface__["data"][0] != mm.__array_interface__["data"][0]:
+        return None
+    return str(mm.filename), int(mm.offset)
+
+
+def read_mapped(arr: np.ndarray) -> np.ndarray:
+    """A memory-mapped array read into memory from its file (see :func:`mapped_file`); other arrays as they are."""
+    where = mapped_file(arr)
+    if where is None:
+        return arr
+    return np.fromfile(where[0], dtype=arr.dtype, count=arr.size, offset=where[1]).reshape(arr.shape)
+
+
 def array_hash(*arrays: Any) -> str:
-    """SHA-1 of array bytes, shapes and dtypes (a cache key, not a security hash)."""
+    """SHA-1 of array bytes, shapes and dtypes (a cache key, not a security hash).
+
+    Contiguous arrays are hashed in place, 64 MiB at a time, and memory maps from their file:
+    a response matrix or a feature store of several GB is never copied (nor kept resident)
+    for its key.
+    """
     h = hashlib.sha1()
     for a in arrays:
-        arr = np.ascontiguousarray(np.asarray(a))
+        arr = np.asarray(a)
         h.update(f"{arr.shape}{arr.dtype}".encode())
-        h.update(arr.tobytes() if arr.dtype != object else repr(arr.tolist()).encode())
+        if arr.dtype == object:
+            h.update(repr(arr.tolist()).encode())
+            continue
+        where = mapped_file(a if isinstance(a, np.memmap) else arr)
+        if where is not None:
+            with open(where[0], "rb") as fh:
+                fh.seek(where[1])
+                left = arr.nbytes
+                while left:
+                    block = fh.read(min(left, 64 << 20))
+                    if not block:
+                        raise OSError(f"{where[0]} is shorter than the memory map of shape {arr.shape} it backs.")
+                    h.update(block)
+                    left -= len(block)
+            continue
+        if not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+        flat = arr.reshape(-1)
+        step = max(1, (64 << 20) // max(1, arr.itemsize))
+        for start in range(0, flat.size, step):
+            h.update(memoryview(np.ascontiguousarray(flat[start:start + step])).cast("B"))
     return h.hexdigest()
 
 
@@ -40,7 +90,9 @@ class ModelInput:
     arrays: dict[str, np.ndarray]
     item_table: pd.DataFrame | None = None
     provenance: dict = field(default_factory=dict)
+    control: str | None = None  # "random_weights" / "shuffled_words" for a control baseline of a model
     _hashes: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # derived arrays (e.g. PCA rotations), computed once
 
     @property
     def depths(self) -> dict[str, float]:
@@ -49,8 +101,15 @@ class ModelInput:
 
     def layer_hash(self, layer: str) -> str:
         if layer not in self._hashes:
-            self._hashes[layer] = array_hash(self.arrays[layer], np.asarray(self.items, dtype=object))
+            table = self.item_table
+            timing = (table[[c for c in ("onset", "duration", "run") if c in table.columns]].astype(str).to_numpy()
+                      if table is not None else np.zeros(0))
+            self._hashes[layer] = array_hash(self.arrays[layer], np.asarray(self.items, dtype=object), timing)
         return self._hashes[layer]
+
+    def as_features(self) -> Features:
+        """The layers as :class:`~brainalign.Features` (arrays shared, not copied)."""
+        return Features(self.arrays, items=self.items, item_table=self.item_table, provenance=self.provenance)
 
 
 def _rdm_layer_names(rdms: Any) -> list[str]:
@@ -114,7 +173,8 @@ def normalize_models(features: Any, *, stimuli: Any = None, layers: Any = None, 
                         "(n_items, n_features): extract with pooling='mean' (or another pooling)."
                     )
                 arrays[lay] = arr
-            out.append(ModelInput(name, names, "features", obj.items, arrays, obj.item_table, dict(obj.provenance)))
+            out.append(ModelInput(name, names, "features", obj.items, arrays, obj.item_table, dict(obj.provenance),
+                                  control=obj.provenance.get("control")))
         elif _is_rdms(obj):
             names = _rdm_layer_names(obj)
             mats = np.asarray(obj.get_matrices(), dtype=float)

@@ -1,5 +1,6 @@
-"""What a sweep unit needs before it runs: condition patterns and RDMs of the brain side, the
-encoding designs and ceilings, the outer/inner CV plan, and the on-disk cache of unit rows."""
+"""What an RSA / tRSA unit needs before it runs (condition patterns, RDMs and ceilings of the brain
+side), and the on-disk cache of every unit's rows. The encoding units are prepared in
+:mod:`._encoding_plan` with the designs of :mod:`._design`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 from .._utils import logger
 from ._inputs import BrainInput, ModelInput
 
-_CACHE_VERSION = "3"
+_CACHE_VERSION = "4"  # 4: designs through features.align_to, encoding-like methods
 
 
 # --------------------------------------------------------------------------- brain-side preparation
@@ -154,151 +155,6 @@ def _rsa_ceiling(subjects: list[tuple[str, dict]], items: list, method: str, opt
 
     lower, upper = rdm_ceiling(mats, method=method, rdm_descriptor="index")
     return float(lower), float(upper)
-
-
-# --------------------------------------------------------------------------- encoding preparation
-def _design(model: ModelInput, layer: str, bd: Any, key: str, options: dict) -> np.ndarray:
-    """(n_samples, n_features) design of one layer for the brain samples."""
-    X = np.asarray(model.arrays[layer], dtype=float)
-    n_comp = options.get("pca")
-    if n_comp:  # item-level rotation onto the top singular vectors: exact when n_comp >= rank, faster ridge
-        # not centred: samples without a stimulus get fill_missing (0), which must stay "no stimulus",
-        # not become the mean item (and the mean would mix in the held-out items' features)
-        _, sv, vt = np.linalg.svd(X, full_matrices=False)
-        keep = min(int(n_comp), int((sv > sv[0] * 1e-10).sum()) if sv.size else 0) or 1
-        X = X @ vt[:keep].T
-    if key not in bd.samples:
-        raise ValueError(
-            f"Encoding needs the stimulus of every sample: the samples table has no {key!r} column "
-            f"(columns: {list(bd.samples.columns)}); pass stimulus_key=."
-        )
-    pos = {str(i): k for k, i in enumerate(model.items)}
-    ids = bd.samples[key].astype(object).where(bd.samples[key].notna(), None).tolist()
-    rows = np.array([pos.get(str(i), -1) if i is not None else -1 for i in ids])
-    if (rows < 0).all():
-        raise ValueError(
-            f"No sample's {key!r} ({pd.unique(pd.Series(ids, dtype=object))[:5].tolist()}...) is an item of model "
-            f"{model.name!r} ({model.items[:5]}...); check stimulus_key= and the ids."
-        )
-    design = np.full((len(rows), X.shape[1]), float(options.get("fill_missing", 0.0)))
-    design[rows >= 0] = X[rows[rows >= 0]]
-    delays = options.get("delays")
-    if delays:
-        from ..features import make_delays
-
-        groups = bd.samples["run"].to_numpy() if "run" in bd.samples else None
-        design = np.asarray(make_delays(design, delays, groups=groups), dtype=float)
-    return design
-
-
-def _boot_units(bd: Any, key: str, groups: np.ndarray, block: int) -> np.ndarray:
-    """What the encoding bootstrap resamples: stimuli when every sample has one of >= 20
-    distinct stimuli (event-related / static designs), else blocks of ``block`` consecutive
-    samples within runs (time series, where neighbouring samples are not independent)."""
-    if key in bd.samples and bd.samples[key].notna().all() and bd.samples[key].nunique() >= 20:
-        return bd.samples[key].astype(str).to_numpy()
-    out = np.empty(len(groups), dtype=object)
-    for g in pd.unique(groups):
-        m = np.flatnonzero(groups == g)
-        out[m] = [f"{g}|{i // max(1, block)}" for i in range(len(m))]
-    return out
-
-
-def _encoding_ceiling(bd: Any, by: str | None) -> np.ndarray | None:
-    """Per-channel ceiling of the held-out r of single presentations, array (n_channels,):
-    :func:`brainalign.stats.single_presentation_ceiling` of the samples that have a ``by`` value."""
-    if by is None:
-        return None
-    if by not in bd.samples:
-        raise ValueError(f"encoding ceiling_by={by!r} is not a samples column (columns: {list(bd.samples.columns)}).")
-    from ..stats import single_presentation_ceiling
-
-    keep = bd.samples[by].notna().to_numpy()
-    try:
-        return single_presentation_ceiling(np.asarray(bd.data)[keep], bd.samples[by][keep].astype(str).to_numpy())
-    except ValueError as err:
-        if "presented at least twice" not in str(err):
-            raise
-        raise ValueError(
-            f"encoding ceiling_by={by!r}: fewer than 3 stimuli are presented at least twice, so there is no "
-            "noise ceiling; drop ceiling_by or name a column whose values repeat."
-        ) from None
-
-
-def _run_groups(bd: Any) -> np.ndarray:
-    return bd.samples["run"].to_numpy() if "run" in bd.samples else np.zeros(bd.n_samples, int)
-
-
-def _stimulus_ids(bd: Any, key: str) -> np.ndarray:
-    """The stimulus of every sample (None where there is none), object array (n_samples,)."""
-    if key not in bd.samples:
-        raise ValueError(
-            f"Encoding needs the stimulus of every sample: the samples table has no {key!r} column "
-            f"(columns: {list(bd.samples.columns)}); pass stimulus_key=."
-        )
-    out = np.empty(bd.n_samples, dtype=object)
-    out[:] = [None if pd.isna(v) else v for v in bd.samples[key].to_numpy(dtype=object)]
-    return out
-
-
-def _encoding_gap(opts: dict) -> int:
-    """Samples left out of training around held-out stimuli: ``gap``, by default the longest FIR delay."""
-    if opts.get("gap") is not None:
-        return int(opts["gap"])
-    delays = opts.get("delays") or []
-    return int(max((abs(int(d)) for d in delays), default=0))
-
-
-def _encoding_cv_plan(entry: BrainInput, opts: dict, key: str) -> int | None:
-    """Check the encoding CV against the stimuli and runs of one entry before anything is computed.
-
-    With ``outer_cv="stimulus"`` (the default) the stimulus-held-out folds are built once
-    here, so that an impossible setting fails up front. With a run-wise outer CV, folds
-    whose test stimuli are also trained on raise (``shared_stimuli="raise"``) or warn once
-    (``"warn"``). Returns ``k`` when the training sets of a run-wise outer CV hold a single
-    run, so that the run-grouped inner alpha search is impossible: the inner CV then falls
-    back to ``k`` contiguous folds within the training run (``KFold(k)``, no shuffling),
-    with a logged note. Raises when the outer CV itself cannot be built, or when
-    ``inner_cv="run"`` was asked for explicitly.
-    """
-    from ..encoding import check_cv, check_shared_stimuli, stimulus_splits
-
-    bd = entry.data
-    groups = _run_groups(bd)
-    stim = _stimulus_ids(bd, key)
-    n_runs = len(pd.unique(groups))
-    outer = opts.get("outer_cv", "stimulus")
-    where = f"encoding in sweep(), subject {entry.subject!r} ROI {entry.roi!r}"
-    if outer == "stimulus":
-        try:
-            stimulus_splits(stim, runs=groups, n_splits=int(opts.get("stimulus_folds", 5)), gap=_encoding_gap(opts))
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
-        return None
-    try:
-        splits = check_cv(outer, bd.n_samples, groups)
-    except ValueError as err:
-        raise ValueError(
-            f"{where}: the data have {n_runs} run(s) ({'samples column run' if 'run' in bd.samples else 'no run column'}) "
-            f"and outer_cv={outer!r} cannot be built: {err} Held-out encoding scores need at least 2 runs "
-            "(or repeats): give a 'run' samples column (e.g. the repetition index) with >= 2 values, or "
-            "hold out stimuli (outer_cv='stimulus', the default)."
-        ) from None
-    check_shared_stimuli(splits, stim, shared_stimuli=opts.get("shared_stimuli", "raise"),
-                         where=f"{where}, outer_cv={outer!r}")
-    min_train = min(len(pd.unique(groups[tr])) for tr, _ in splits)
-    if min_train >= 2:
-        return None
-    inner = opts.get("inner_cv", 5)
-    if isinstance(inner, str):
-        raise ValueError(
-            f"{where}: the data have {n_runs} runs, so with outer_cv={outer!r} a training set holds "
-            f"{min_train} run and inner_cv={inner!r} cannot leave a run out. Use encoding={{'inner_cv': 5}} "
-            "(5 contiguous folds within the training run) or record >= 3 runs / repeats."
-        )
-    if isinstance(inner, (int, np.integer)) and not isinstance(inner, bool):
-        return int(inner)
-    return None  # a splitter given by the user: used as is
 
 
 # --------------------------------------------------------------------------- cache

@@ -20,24 +20,17 @@ from .._docs import fill_doc
 from .._utils import as_list, check_option, logger, parallel_map, progress_bar
 from ._inputs import BrainInput, ModelInput, normalize_brains, normalize_models
 from ._group import UnitReplicates
-from ._methods import ENCODING_DEFAULTS, RSA_DEFAULTS, TRSA_DEFAULTS
+from ._methods import RSA_DEFAULTS, TRSA_DEFAULTS
 from ._methods import run_unit as _core_unit
 from ._prepare import (
     _CACHE_VERSION,
-    _boot_units,
     _cache_read,
     _cache_write,
     _common_items,
-    _design,
-    _encoding_ceiling,
-    _encoding_cv_plan,
-    _encoding_gap,
     _RDMCache,
     _reindex,
     _rsa_brain,
     _rsa_ceiling,
-    _run_groups,
-    _stimulus_ids,
     _unit_key,
 )
 from ._similarity_units import (
@@ -49,12 +42,18 @@ from ._similarity_units import (
     write_replicates,
 )
 from ._table import VoxelScores, tidy
+from . import _encoding_plan
+from ._controls import CONTROLS
+from ._design import ENCODING_METHODS
+from ._encoding_units import BANDED_DEFAULTS, ENCODING_DEFAULTS, TRF_DEFAULTS
 
 #: The methods a sweep runs by default.
 CORE_METHODS = ("encoding", "rsa", "trsa")
-#: Every method of :func:`sweep`: the core ones and the similarity measures (``brainalign.similarity.MEASURES``).
-METHODS = CORE_METHODS + SIMILARITY_METHODS
-_DEFAULTS = {"encoding": ENCODING_DEFAULTS, "rsa": RSA_DEFAULTS, "trsa": TRSA_DEFAULTS, **SIMILARITY_DEFAULTS}
+#: Every method of :func:`sweep`: the core ones, the naturalistic encoding ones (banded ridge with
+#: variance partitioning, TRFs) and the similarity measures (``brainalign.similarity.MEASURES``).
+METHODS = CORE_METHODS + ("banded", "trf") + SIMILARITY_METHODS
+_DEFAULTS = {"encoding": ENCODING_DEFAULTS, "rsa": RSA_DEFAULTS, "trsa": TRSA_DEFAULTS, "banded": BANDED_DEFAULTS,
+             "trf": TRF_DEFAULTS, **SIMILARITY_DEFAULTS}
 
 
 def run_unit(spec: dict[str, Any]) -> list[dict]:
@@ -75,7 +74,9 @@ def _options(methods: list[str], method_options: dict) -> dict[str, dict]:
     out = {}
     for m in methods:
         given = dict(method_options.get(m) or {})
-        if m != "encoding":  # encoding passes extra keys on to cross_validate_encoding
+        if m == "banded":  # banded ridge shares the encoding settings (design, folds, alphas) unless it overrides them
+            given = {**dict(method_options.get("encoding") or {}), **given}
+        if m not in ("encoding", "banded"):  # encoding passes extra keys on to cross_validate_encoding
             bad = [k for k in given if k not in _DEFAULTS[m]]
             if bad:
                 raise ValueError(f"Unknown {m} option(s) {bad}; allowed: {sorted(_DEFAULTS[m])}.")
@@ -93,7 +94,8 @@ def _unit_seed(random_state: int | None, uid: str) -> int:
 def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any = None, subjects: Any = None,
           layers: Any = None, stimuli: Any = None, stimulus_key: str = "stimulus_id", client: Any = None,
           n_jobs: int = 1, cache_dir: Any = None, n_resamples: int = 200, n_permutations: int = 200, ci: float = 0.95,
-          random_state: int | None = 0, verbose: bool = False, **method_options: Any) -> pd.DataFrame:
+          random_state: int | None = 0, verbose: bool = False, controls: Any = None,
+          **method_options: Any) -> pd.DataFrame:
     """Score every model x layer against every subject x ROI with every method: one tidy table.
 
     Parameters
@@ -112,7 +114,9 @@ def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any =
         ``"mutual_knn"``, ``"pls"``...; the registry's ``rsa`` / ``trsa`` are the methods of the
         same names). A similarity measure compares each layer's features of the shared
         stimuli with the ROI's mean response to each stimulus (stochastic measures: with the
-        repeats), see Notes.
+        repeats), see Notes. ``"banded"``: each layer with other feature spaces (banded ridge)
+        and its unique / shared variance; ``"trf"``: temporal response functions for
+        continuous M/EEG.
     rois : None, list of str, or dict name -> channel mask / {column: values}
         None: every value of the ``roi`` channel column (or all channels as ``"all"``).
     subjects : list of str, optional
@@ -132,11 +136,13 @@ def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any =
         Each unit's rows are stored as JSON under a hash of its inputs and options; a
         re-run (e.g. after an interruption) reads them instead of recomputing.
     %(n_resamples)s
-        Used for the CIs and ``p_best`` (RSA: stimuli resampled; encoding:
-        runs resampled), the same replicates for every layer of a unit.
+        Used for the CIs and ``p_best`` (RSA: stimuli resampled; encoding: stimuli, or
+        blocks of ``block_length`` samples within runs for time series), the same
+        replicates for every layer of a unit.
     %(n_permutations)s
-        Used for the p-values (RSA: condition labels; encoding: circular shifts of
-        the out-of-fold predictions within runs). ``p`` is one-sided (score > chance).
+        Used for the p-values (RSA: condition labels; encoding, trf: circular shifts of
+        the held-out predictions within runs; none for banded). ``p`` is one-sided
+        (score > chance).
     ci : float
         Width of the bootstrap intervals.
     %(random_state)s
@@ -144,13 +150,36 @@ def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any =
         runs give the same table.
     %(verbose)s
         Show a progress bar over units.
-    encoding, rsa, trsa, <similarity measure> : dict, optional
+    controls : list of {"random_weights", "shuffled_words"}, optional
+        Control baselines scored beside every model (``<model>[<control>]`` in the table,
+        ``control`` column): the same architecture with random weights (needs the model as
+        a FeatureExtractor and ``stimuli``), and the model's features with the words
+        shuffled within each story (:func:`control_features`).
+    encoding, rsa, trsa, banded, trf, <similarity measure> : dict, optional
         Options of each method: ``rsa={"rdm_method": "correlation", "compare": "corr",
         "time_window": None}``, ``trsa={... "low": 0.25, "up": 0.75, "transform":
         "geotopological"}``, ``encoding={"alphas": ..., "outer_cv": "stimulus",
         "stimulus_folds": 5, "gap": None, "shared_stimuli": "raise", "delays": None,
-        "ceiling_by": None, "pca": None, ...}`` (other keys such as ``inner_cv`` go to
-        :func:`brainalign.encoding.cross_validate_encoding`).
+        "ceiling_by": None, "pca": None, "design": "auto", "resample": "lanczos", "trim": 0,
+        "zscore": False, "lags": None, "test_runs": None, ...}`` (other keys such as
+        ``inner_cv`` go to :func:`brainalign.encoding.cross_validate_encoding`);
+        ``banded={"others": [...], "n_iter": 20}`` plus the encoding keys (inherited from
+        ``encoding=``); ``trf={"tmin": 0.0, "tmax": 0.5, "lag_windows": None, "alphas": ...,
+        "inner_cv": 5, "test_runs": None, "pca": None, "resample": "sum", ...}``
+        (:data:`METHOD_DEFAULTS` lists them all).
+
+        Every design matrix is made by :func:`brainalign.features.timing.align_to`: an
+        *event* design when ``stimulus_key`` names the model's items (one stimulus per
+        sample, rows of zeros where there is none), a *continuous* design when the model's
+        items carry onsets (words: Lanczos / sum / mean onto the sample grid, ``trim``,
+        ``zscore`` per run, FIR ``delays`` in samples or ``lags`` in seconds, never across
+        runs). Continuous designs hold out **whole stories** (the ``story`` samples column,
+        else the run): the named ``test_runs`` as one test set (a story also in training
+        raises), else ``stimulus_folds`` folds of stories; the alphas are chosen per channel
+        by an inner CV over the training stories. ``ceiling_by`` names a column whose values
+        recur in several runs (``"story"``: a story heard twice), or ``"inter_subject"``
+        (:func:`brainalign.stats.inter_subject_ceiling` across the subjects of each ROI).
+        Delays as long as a run raise.
 
         Encoding holds out *stimuli* by default (``outer_cv="stimulus"``: ``stimulus_folds``
         folds of whole stimuli, all their presentations, by
@@ -176,7 +205,10 @@ def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any =
         :data:`RESULT_COLUMNS`, then ``ceiling_low`` (RSA lower ceiling bound), ``p_best``
         (bootstrap probability that the layer is the model's best for this subject, ROI and
         method) and sizes. ``normalized_score = score / ceiling``. Rows of similarity measures
-        add :data:`SIMILARITY_COLUMNS` (``raw_score``, ``raw_kind``, ``score_transform``).
+        add :data:`SIMILARITY_COLUMNS` (``raw_score``, ``raw_kind``, ``score_transform``), the
+        encoding-like methods :data:`STORY_COLUMNS` (``control``, ``bands``, the R² of
+        variance partitioning, ``lag_window``, ``test_runs``...; per-voxel best layers with
+        :func:`voxel_preferences`).
         ``table.attrs`` holds ``timings``, ``n_units``, ``n_cached``, ``voxel_scores`` (the
         per-channel encoding scores, also read with :func:`voxel_scores`) and ``replicates``
         (:class:`UnitReplicates`: per similarity unit, the bootstrap scores of every layer on
@@ -220,6 +252,13 @@ def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any =
     --------
     >>> table = sweep({"alexnet": alexnet_rdms}, {"hIT": hit_rdms}, methods=["rsa"])  # doctest: +SKIP
     >>> assign_layers(table)  # doctest: +SKIP
+
+    A story-listening analysis (words with onsets, one run per story):
+
+    >>> ex = datasets.load_story_example("lebel2023")  # doctest: +SKIP
+    >>> fx = FeatureExtractor(minilm_path, layers="all", context=128)  # doctest: +SKIP
+    >>> table = sweep({"minilm": fx}, ex.brain, stimuli=ex.stimuli, controls=["shuffled_words"],
+    ...               encoding={"delays": [1, 2, 3, 4], "test_runs": ["fables4"]})  # doctest: +SKIP
     """
     t0 = time.perf_counter()
     methods = [check_option("methods", m, METHODS) for m in as_list(methods)]
@@ -241,7 +280,9 @@ def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any =
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
     common = dict(n_resamples=int(n_resamples), n_permutations=int(n_permutations), ci=float(ci))
-    inner_plan = _check_encoding_inputs(entries, options["encoding"], stimulus_key) if "encoding" in options else {}
+    models = _with_controls(models, features, controls, stimuli, random_state)
+    plans = {m: _encoding_plan.check_inputs(m, entries, models, options[m], stimulus_key)
+             for m in methods if m in ENCODING_METHODS}
     # Units carry a cache key computed from cheap inputs only (hashes of the feature arrays /
     # RDMs and of the brain data, options, random_state); the expensive spec (ROI RDMs, ceilings,
     # designs) is built only for the units that are not in the cache.
@@ -256,8 +297,10 @@ def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any =
                 method, opts, models, entries, stimulus_key, random_state, common,
                 lambda k: _digest(entries, k, digests)))
         else:
-            units.extend(_encoding_units(opts, models, entries, stimulus_key, random_state, common, inner_plan,
-                                         digests))
+            units.extend(_encoding_plan.build_units(
+                method, opts, models, entries, stimulus_key, plans[method], common,
+                make_unit=_unit, seed_of=lambda uid: _unit_seed(random_state, uid),
+                digest=lambda k: _digest(entries, k, digests)))
     rows, voxel_scores, replicates, n_cached, prep_s = _execute(units, cache, client=client, n_jobs=n_jobs,
                                                                 verbose=verbose)
     table = tidy(rows)
@@ -334,69 +377,6 @@ def _rsa_units(method, opts, models, entries, key, random_state, common, digests
     return out
 
 
-def _check_encoding_inputs(entries: list[BrainInput], opts: dict, key: str) -> dict[int, int]:
-    """Up-front checks of every encoding entry (nothing computed yet); index -> inner KFold k."""
-    plan = {}
-    for k, e in enumerate(entries):
-        if e.kind != "data":
-            raise ValueError(
-                f"Encoding needs recordings (BrainData), but subject {e.subject!r} ROI {e.roi!r} is given as RDMs; "
-                "use methods=('rsa', 'trsa') for RDM inputs."
-            )
-        if e.data.data.ndim != 2:
-            raise ValueError("Encoding in sweep() needs (n_samples, n_channels) data; use encoding.TRF for epochs.")
-        inner = _encoding_cv_plan(e, opts, key)
-        if inner is not None:
-            plan[k] = inner
-    if plan:
-        n_runs = sorted({len(pd.unique(_run_groups(entries[k].data))) for k in plan})
-        logger.warning(
-            "sweep: encoding data with %s run(s) leave a single run in each training set, so the inner alpha "
-            "search uses %s contiguous folds within that run instead of leaving runs out (more runs or "
-            "repeats avoid this).", "/".join(map(str, n_runs)), "/".join(map(str, sorted(set(plan.values())))))
-    return plan
-
-
-def _encoding_units(opts, models, entries, key, random_state, common, inner_plan, digests):
-    memo: dict[int, tuple] = {}
-
-    def brain_side(idx: int) -> tuple:
-        if idx not in memo:
-            bd = entries[idx].data
-            groups = _run_groups(bd)
-            memo[idx] = (groups, _encoding_ceiling(bd, opts.get("ceiling_by")),
-                         _boot_units(bd, key, groups, int(opts.get("block_length", 10))))
-        return memo[idx]
-
-    def builder(model, idx, unit_seed):
-        def build() -> dict:
-            e = entries[idx]
-            groups, ceiling_vox, boot_units = brain_side(idx)
-            X = [_design(model, lay, e.data, key, opts) for lay in model.layers]
-            # the unit hands stimulus ids on only for stimulus-held-out folds: a run-wise outer CV was
-            # checked for shared stimuli once, up front (and warned once when shared_stimuli="warn")
-            stim = _stimulus_ids(e.data, key) if opts.get("outer_cv", "stimulus") == "stimulus" else None
-            return dict(method="encoding", model=model.name, layers=model.layers,
-                        depths=[model.depths[lay] for lay in model.layers], subject=e.subject, roi=e.roi,
-                        options=opts, random_state=unit_seed, X=X, Y=np.asarray(e.data.data), groups=groups,
-                        stimulus_ids=stim, gap=_encoding_gap(opts), boot_units=boot_units,
-                        ceiling_voxels=ceiling_vox, inner_kfold=inner_plan.get(idx), **common)
-        return build
-
-    out = []
-    for idx, e in enumerate(entries):
-        for model in models:
-            if model.kind != "features":
-                raise ValueError(f"Encoding needs feature arrays; model {model.name!r} is given as RDMs.")
-            unit_seed = _unit_seed(random_state, f"encoding|{model.name}|{e.subject}|{e.roi}")
-            meta = dict(method="encoding", model=model.name, layers=model.layers, subject=e.subject, roi=e.roi,
-                        options=opts, random_state=unit_seed, stimulus_key=key,
-                        inner_kfold=inner_plan.get(idx), features=[model.layer_hash(lay) for lay in model.layers],
-                        brain=_digest(entries, idx, digests), **common)
-            out.append(_unit(meta, builder(model, idx, unit_seed)))
-    return out
-
-
 def _execute(units, cache, *, client, n_jobs, verbose):
     rows: list[dict] = []
     voxel_scores: dict = {}
@@ -452,7 +432,46 @@ def _execute(units, cache, *, client, n_jobs, verbose):
 
 
 def _voxel_key(unit: dict) -> str:
-    return f"{unit['model']}|{unit['subject']}|{unit['roi']}"
+    """``model|subject|roi`` (encoding) or ``model|subject|roi|method`` (banded, trf)."""
+    key = f"{unit['model']}|{unit['subject']}|{unit['roi']}"
+    return key if unit["method"] == "encoding" else f"{key}|{unit['method']}"
+
+
+def _with_controls(models: list[ModelInput], features: Any, controls: Any, stimuli: Any,
+                   random_state: Any) -> list[ModelInput]:
+    """The models plus their control baselines (``controls``), each right after its model."""
+    if not controls:
+        return models
+    from collections.abc import Mapping
+
+    from ..data import Features
+    from ._controls import control_features, control_name
+
+    kinds = [check_option("controls", c, CONTROLS) for c in as_list(controls)]
+    given = dict(features) if isinstance(features, Mapping) else {m.name: features for m in models}
+    out = []
+    for m in models:
+        out.append(m)
+        if m.kind != "features" or m.control:
+            continue
+        source = given.get(m.name)
+        for kind in kinds:
+            seed = _unit_seed(random_state, f"control|{kind}|{m.name}")
+            if kind == "shuffled_words":
+                feats = control_features(m.as_features(), kind, random_state=seed)
+            elif source is not None and hasattr(source, "extract") and not isinstance(source, Features):
+                feats = control_features(source, kind, stimuli=stimuli, random_state=seed)
+            else:
+                raise ValueError(
+                    f"controls={kinds}: the 'random_weights' control of model {m.name!r} runs its architecture with "
+                    "random weights, so sweep() needs the model as a FeatureExtractor (with stimuli=), not as "
+                    "extracted Features. Give the extractor, or add the random-weights features yourself "
+                    "(alignment.control_features) as another model.")
+            name = control_name(m.name, kind)
+            sub = [lay for lay in m.layers if lay in feats.layer_names]
+            out.append(ModelInput(name, sub, "features", feats.items, {lay: np.asarray(feats[lay]) for lay in sub},
+                                  feats.item_table, dict(feats.provenance), control=kind))
+    return out
 
 
 def _unit_id(unit: dict) -> str:

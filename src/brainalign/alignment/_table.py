@@ -30,10 +30,37 @@ RESULT_COLUMNS = [
 SIMILARITY_COLUMNS = ["raw_score", "raw_kind", "score_transform"]
 EXTRA_COLUMNS = ["ceiling_low", "p_best", *SIMILARITY_COLUMNS, "n_conditions", "n_channels"]
 
+#: The columns that naturalistic encoding adds (``methods`` "encoding", "banded" and "trf"; absent
+#: or NaN in the rows of other methods), in table order. The one definition of their meaning:
+#: the README and docs/recipes.md describe them from here.
+STORY_COLUMNS = {
+    "control": "the baseline the row's model is: 'random_weights' (the same architecture with random "
+               "weights, reading the same words) or 'shuffled_words' (the model's features with the words "
+               "shuffled within each story); empty for the model itself. Its model name is "
+               "'<model>[<control>]'.",
+    "bands": "method 'banded': the feature spaces fitted together by banded ridge, '+'-joined, the row's "
+             "layer first (e.g. 'layer.3+word_rate').",
+    "r2_joint": "method 'banded': held-out R² of the joint (banded) model, mean over the ROI's channels.",
+    "r2_layer": "method 'banded': held-out R² of the row's layer alone (ridge, the same folds).",
+    "r2_others": "method 'banded': held-out R² of the other bands alone (banded ridge, the same folds).",
+    "unique_variance": "method 'banded': variance explained by the layer beyond the other bands, "
+                       "r2_joint - r2_others (also the row's score).",
+    "shared_variance": "method 'banded': variance the layer shares with the other bands, "
+                       "r2_layer + r2_others - r2_joint.",
+    "lag_window": "method 'trf': the lags of the TRF that produced the score, 'tmin..tmax s' (the full range, "
+                  "and each of lag_windows fitted alone).",
+    "lag_min": "method 'trf': first lag of the window (s).",
+    "lag_max": "method 'trf': last lag of the window (s).",
+    "test_runs": "encoding, banded, trf: the held-out test runs / stories when one test set was named "
+                 "(test_runs=), '+'-joined; empty when the scores average whole-story folds.",
+    "n_folds": "number of outer folds the score averages.",
+}
+
 
 _FLOAT_COLUMNS = ["layer_depth", "score", "ceiling", "normalized_score", "ci_low", "ci_high", "p", "ceiling_low",
-                  "p_best", "raw_score"]
-_INT_COLUMNS = ["layer_index", "n_conditions", "n_channels"]
+                  "p_best", "raw_score", "r2_joint", "r2_layer", "r2_others", "unique_variance", "shared_variance",
+                  "lag_min", "lag_max"]
+_INT_COLUMNS = ["layer_index", "n_conditions", "n_channels", "n_folds"]
 
 
 def tidy(rows: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
@@ -55,7 +82,8 @@ def tidy(rows: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
         if col in df and df[col].notna().all() and len(df):
             df[col] = df[col].astype("int64")
     extras = [c for c in df.columns if c not in RESULT_COLUMNS]
-    order = RESULT_COLUMNS + [c for c in EXTRA_COLUMNS if c in extras] + [c for c in extras if c not in EXTRA_COLUMNS]
+    known = EXTRA_COLUMNS + list(STORY_COLUMNS)
+    order = RESULT_COLUMNS + [c for c in known if c in extras] + [c for c in extras if c not in known]
     return df[order].reset_index(drop=True)
 
 
@@ -93,7 +121,7 @@ class VoxelScores(Mapping):
 
 
 def voxel_scores(results: pd.DataFrame, *, model: str | None = None, subject: str | None = None,
-                 roi: str | None = None) -> Any:
+                 roi: str | None = None, method: str = "encoding") -> Any:
     """The per-channel encoding scores that :func:`sweep` kept with its table.
 
     Parameters
@@ -102,12 +130,16 @@ def voxel_scores(results: pd.DataFrame, *, model: str | None = None, subject: st
         The table returned by :func:`sweep` (its ``attrs["voxel_scores"]``).
     model, subject, roi : str, optional
         Give all three for one array; otherwise the whole mapping is returned.
+    method : {"encoding", "banded", "trf"}
+        Whose scores (with model, subject and roi): the held-out r of each layer
+        (``encoding``; ``trf`` over its full lag range) or each layer's unique variance
+        (``banded``).
 
     Returns
     -------
     VoxelScores mapping ``"model|subject|roi" -> array (n_layers, n_channels)`` (held-out r
-    of every layer of the model for every channel of the ROI, in layer order), or one
-    such array.
+    of every layer of the model for every channel of the ROI, in layer order; the keys of
+    the other methods end in ``|banded`` / ``|trf``), or one such array.
 
     Examples
     --------
@@ -124,7 +156,7 @@ def voxel_scores(results: pd.DataFrame, *, model: str | None = None, subject: st
         return scores
     if None in (model, subject, roi):
         raise ValueError("Give model=, subject= and roi= together (or none of them for the whole mapping).")
-    return scores[f"{model}|{subject}|{roi}"]
+    return scores[f"{model}|{subject}|{roi}" + ("" if method == "encoding" else f"|{method}")]
 
 
 def check_results(results: Any, needed: Sequence[str], what: str) -> pd.DataFrame:
@@ -221,6 +253,7 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
     rng = check_random_state(random_state)
     alpha = (1 - ci) / 2
     df = df.copy()
+    by = _with_lag_windows(by, df)
     if "subject" not in df:
         df["subject"] = "all"
     df["subject"] = df["subject"].astype(object).where(df["subject"].notna(), "all")
@@ -236,6 +269,15 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
             keyd["subject"] = "all"
             out.append(_assign_across_subjects(keyd, g, score, n_resamples, alpha, rng, df))
     return pd.DataFrame(out)
+
+
+def _with_lag_windows(by: list[str], df: pd.DataFrame) -> list[str]:
+    """``by`` plus ``lag_window`` when the table scores TRF lag windows separately (a window is
+    its own comparison of layers, never a candidate beside the full lag range)."""
+    if "lag_window" in df and "lag_window" not in by and df["lag_window"].nunique(dropna=True) > 1:
+        df["lag_window"] = df["lag_window"].astype(object).where(df["lag_window"].notna(), "")
+        return [*by, "lag_window"]
+    return by
 
 
 def _candidates(g: pd.DataFrame) -> pd.DataFrame:
@@ -360,6 +402,7 @@ def preferred_depth(results: pd.DataFrame, *, by: Sequence[str] = ("model", "roi
         if col not in df:
             raise ValueError(f"Cannot group by {col!r}: not a column of the table ({list(df.columns)}).")
     df = df.copy()
+    by = _with_lag_windows(by, df)
     if "subject" not in df:
         df["subject"] = "all"
     rng = check_random_state(random_state)
