@@ -220,6 +220,12 @@ def test_random_weights_control_keeps_the_architecture():
     again = random_weights_extractor(fx, random_state=0)
     assert all(torch.equal(a, b) for a, b in zip(rw.model.parameters(), again.model.parameters()))  # seeded
     assert rw.layers == fx.layers and rw.pooling == fx.pooling
+    # the baseline's features name their control, as the shuffled-words ones do (the table's control column)
+    from brainalign import Stimuli
+
+    xs = Stimuli.from_audio([np.full(3, v, np.float32) for v in range(4)], sfreq=3.0)
+    ctrl = control_features(fx, "random_weights", stimuli=xs, random_state=0)
+    assert ctrl.provenance["control"] == "random_weights" and ctrl.layer_names == ["0", "2"]
 
 
 def test_rate_features_are_the_word_rate(story):

@@ -91,6 +91,13 @@ def test_story_fmri_recipe_recovers_the_truth(tmp_path):
     head = res.headline.set_index("roi")
     assert head.loc["early", "best_layer"] == "layer.1" and head.loc["late", "best_layer"] == "layer.5"
     assert set(res.results["model"]) == {"minilm", "minilm[random_weights]", "minilm[shuffled_words]"}
+    # every baseline row names its control, so the headline compares the model's layers only and its
+    # P(best) is the paired bootstrap one of the results table (not the independent-normal fallback)
+    ctrl = res.results.set_index("model")["control"]
+    assert (ctrl.loc["minilm[random_weights]"] == "random_weights").all()
+    assert (ctrl.loc["minilm[shuffled_words]"] == "shuffled_words").all() and ctrl.loc["minilm"].isna().all()
+    best = res.results[(res.results["model"] == "minilm") & (res.results["roi"] == "early")].set_index("layer")
+    assert head.loc["early", "p_best"] == pytest.approx(best.loc["layer.1", "p_best"])
     assert (res.results["test_runs"] == "fables4").all()
     for name in ("results.csv", "headline.csv", "voxels.csv", "figures/layer_profile.png", "index.html"):
         assert (tmp_path / "out" / name).is_file(), name

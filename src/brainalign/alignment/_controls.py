@@ -72,7 +72,9 @@ def control_features(features: Any, kind: str, *, stimuli: Any = None, random_st
                 f"FeatureExtractor (and stimuli=), not {type(features).__name__}; give the extractor.")
         if stimuli is None:
             raise ValueError("The 'random_weights' control extracts features of the stimuli: pass stimuli=.")
-        return random_weights_extractor(features, random_state=random_state).extract(stimuli)
+        feats = random_weights_extractor(features, random_state=random_state).extract(stimuli)
+        return Features({name: feats[name] for name in feats.layer_names}, items=feats.items,
+                        item_table=feats.item_table, provenance={**feats.provenance, "control": kind})
     if hasattr(features, "extract") and not isinstance(features, Features):
         if stimuli is None:
             raise ValueError("features is an extractor: pass stimuli= to extract the features to shuffle.")

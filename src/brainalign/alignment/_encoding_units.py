@@ -41,9 +41,9 @@ TRF_DEFAULTS = {"alphas": None, "tmin": 0.0, "tmax": 0.5, "lag_windows": None, "
 _CV_KEYS = ("alphas", "outer_cv", "stimulus_folds", "gap", "shared_stimuli")
 
 
-def _fold_seed(seed: int, fold: int) -> int:
+def _fold_seed(random_state: int, fold: int) -> int:
     """The random_state of one outer fold's resampling: the same for every layer of a unit."""
-    return int(np.random.SeedSequence([int(seed), int(fold)]).generate_state(1)[0])
+    return int(np.random.SeedSequence([int(random_state), int(fold)]).generate_state(1)[0])
 
 
 class _FoldStats:

@@ -95,7 +95,7 @@ def _repeats(samples: np.ndarray, ids: np.ndarray, items: list, where: str) -> n
 
 
 def _ceiling(samples: np.ndarray, ids: np.ndarray, items: list, method: str, opts: dict, params: dict,
-             seed: int) -> float:
+             random_state: int) -> float:
     """Split-half ceiling of the subject's repeats (score scale), NaN when no stimulus is repeated."""
     from .. import similarity
 
@@ -106,7 +106,7 @@ def _ceiling(samples: np.ndarray, ids: np.ndarray, items: list, method: str, opt
         return float("nan")
     keep &= np.isin(ids, counts.index[counts >= need].to_numpy())  # stimuli shown too few times are left out
     res = similarity.split_half_ceiling(samples[keep], ids[keep], method=method, n_splits=int(opts["ceiling_splits"]),
-                                        spearman_brown=bool(opts["spearman_brown"]), random_state=seed,
+                                        spearman_brown=bool(opts["spearman_brown"]), random_state=random_state,
                                         device=opts["device"], **params)
     return float(res.ceiling)
 
