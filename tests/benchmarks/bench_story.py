@@ -1,7 +1,8 @@
 """Story listening at the scale of one ds003020 subject, through ``run_recipe`` (NOT run by ``make bench``).
 
     python tests/benchmarks/bench_story.py --scale 0.05    # smoke test: a few minutes
-    python tests/benchmarks/bench_story.py                  # full size: about an hour on 2 cores
+    python tests/benchmarks/bench_story.py                  # full size: hours on 2 cores (12 layers)
+    python tests/benchmarks/bench_story.py --sweep-layers layer.05 --skip dask   # full size, one layer
 
 At ``--scale 1`` a simulated subject the size of one ds003020 subject is written in the ds003020
 layout (``derivative/preprocessed_data/<subject>/<story>.hf5``, TextGrids, ``respdict.json``):
@@ -190,7 +191,7 @@ class _LayerLog(logging.Handler):
             self.layers[m.group(1)] = {"fit_s": float(m.group(2)), "statistics_s": float(m.group(3))}
 
 
-def run_sweep(work: Path) -> dict:
+def run_sweep(work: Path, layers="all") -> dict:
     from brainalign import run_recipe
 
     import shutil
@@ -202,7 +203,7 @@ def run_sweep(work: Path) -> dict:
     logger.setLevel(logging.INFO)
     memory = _MemoryPeaks()
     t0 = time.perf_counter()
-    res = run_recipe(recipe(work), out=work / "out_sweep")
+    res = run_recipe(recipe(work, layers), out=work / "out_sweep")
     total = time.perf_counter() - t0
     table = res.results
     return {"total_s": round(total, 1), "timings": {k: round(v, 1) for k, v in res.provenance["timings"].items()},
@@ -305,7 +306,8 @@ def run_dask(work: Path) -> dict:
 def _step(step: str, work: Path, args: argparse.Namespace) -> dict:
     """Run one step in a fresh process; its JSON result comes back on the last line of stdout."""
     cmd = [sys.executable, str(HERE), "--step", step, "--workdir", str(work), "--scale", str(args.scale),
-           "--repeats", str(args.repeats), "--layer", args.layer]
+           "--repeats", str(args.repeats), "--layer", args.layer, *(["--sweep-layers", *args.sweep_layers]
+                                                                    if args.sweep_layers else [])]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     if args.memory_limit:  # the free memory the solvers size their voxel chunks from (a third of it)
         env["BRAINALIGN_MEMORY_LIMIT"] = args.memory_limit
@@ -329,12 +331,15 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="8G",
                     help="BRAINALIGN_MEMORY_LIMIT of every step: the free memory the ridge solver sizes its voxel "
                          "chunks from (a third of it); '' for the machine's free memory (default 8G)")
+    ap.add_argument("--sweep-layers", nargs="*", default=None,
+                    help="score only these layers in the sweep step (e.g. layer.05 at --scale 1: one layer of the "
+                         "full size in about half an hour); default every layer")
     ap.add_argument("--skip", nargs="*", default=[], choices=["himalaya", "dask"])
     ap.add_argument("--step", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     work = args.workdir or Path(f"/tmp/brainalign_bench_story_{args.scale:g}")
     if args.step:
-        fn = {"data": lambda: make_data(work, args.scale), "sweep": lambda: run_sweep(work),
+        fn = {"data": lambda: make_data(work, args.scale), "sweep": lambda: run_sweep(work, args.sweep_layers or "all"),
               "himalaya": lambda: run_himalaya(work, args.layer, args.repeats), "dask": lambda: run_dask(work)}
         print(json.dumps(fn[args.step]()))
         return
@@ -342,7 +347,7 @@ def main() -> None:
     print(f"bench_story: scale {args.scale:g} -> {sizes(args.scale)}; workdir {work}; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     report = {"scale": args.scale, "sizes": sizes(args.scale), "load_average_start": os.getloadavg(),
-              "threads": args.threads, "memory_limit": args.memory_limit}
+              "threads": args.threads, "memory_limit": args.memory_limit, "sweep_layers": args.sweep_layers or "all"}
     report["data"] = (json.loads((work / "data.json").read_text()) if (work / "data.json").exists()
                       else _step("data", work, args))
     report["sweep"] = _step("sweep", work, args)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._docs import fill_doc
 from .._utils import check_option, check_random_state, logger
 
 CONTROLS = ("random_weights", "shuffled_words")
@@ -31,6 +32,7 @@ def control_name(model: str, kind: str) -> str:
     return f"{model}[{kind}]"
 
 
+@fill_doc
 def control_features(features: Any, kind: str, *, stimuli: Any = None, random_state: Any = 0) -> Any:
     """A control baseline of a model's features.
 
@@ -43,7 +45,7 @@ def control_features(features: Any, kind: str, *, stimuli: Any = None, random_st
     kind : {"random_weights", "shuffled_words"}
     stimuli : Stimuli, optional
         The items to extract (an extractor only).
-    random_state : int, numpy.random.Generator or None
+    %(random_state)s
         Seeds the permutation or the weight initialisation.
 
     Returns

@@ -143,8 +143,7 @@ def sweep(features: Any, brain: Any, *, methods: Any = CORE_METHODS, rois: Any =
         Used for the p-values (RSA: condition labels; encoding, trf: circular shifts of
         the held-out predictions within runs; none for banded). ``p`` is one-sided
         (score > chance).
-    ci : float
-        Width of the bootstrap intervals.
+    %(ci)s
     %(random_state)s
         Every unit derives its own generator from it and from its identity, so local and Dask
         runs give the same table.

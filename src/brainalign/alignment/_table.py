@@ -222,8 +222,8 @@ def assign_layers(results: pd.DataFrame, *, by: Sequence[str] = ("model", "subje
     score : {"score", "normalized_score"}
     %(n_resamples)s
         Used for the subject resampling and the normal-draw fallback.
-    ci : float
-        Width of the interval on the best layer's depth.
+    %(ci)s
+        Used for the interval on the best layer's depth.
     %(random_state)s
 
     Returns

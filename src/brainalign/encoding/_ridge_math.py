@@ -136,8 +136,9 @@ class Fold:
         return lam, U, Kvt @ U
 
 
-def fold_scores(fold: Fold, Yc, ysum, Z_all, scoring: str, dt) -> torch.Tensor:
-    """Held-out scores (n_alphas, n_batch) of one fold for every alpha."""
+def fold_scores(fold: Fold, Yc, ysum, Z_all, scoring: str, dt, *, Z_val=None) -> torch.Tensor:
+    """Held-out scores (n_alphas, n_batch) of one fold for every alpha (``Z_val``: the fold's
+    ``Xᵥᵀ Yᵥ`` when the caller has it already)."""
     Yv = Yc[fold.val]
     n_val = Yv.shape[0]
     if not fold.fit_intercept:
@@ -149,7 +150,10 @@ def fold_scores(fold: Fold, Yc, ysum, Z_all, scoring: str, dt) -> torch.Tensor:
     if fold.dual:
         R = Yc[fold.train] - tr_mean
     else:
-        Z_tr = Z_all - fold.Xval.T @ Yv if fold.complement else fold.Xtr.T @ Yc[fold.train]
+        if fold.complement:
+            Z_tr = Z_all - (fold.Xval.T @ Yv if Z_val is None else Z_val)
+        else:
+            Z_tr = fold.Xtr.T @ Yc[fold.train]
         R = Z_tr - fold.n_tr * fold.mu[:, None] * tr_mean[None, :]  # centre within the fold
     M = fold.n_basis
     # PT[j, m, v]: basis prediction m of target j at validation sample v

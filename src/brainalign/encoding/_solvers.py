@@ -209,10 +209,13 @@ class _Problem:
             "or give alphas around that value.", stacklevel=stacklevel)
 
 
-def _targets_per_batch(prob: _Problem, folds, d: int, n_alphas: int, n_targets_batch: Any) -> int:
+def _targets_per_batch(prob: _Problem, folds, d: int, n_alphas: int, n_targets_batch: Any, *,
+                       keep_val_products: bool = False) -> int:
     n_val = max((len(f.val) for f in folds), default=0)
     m = max((f.n_basis for f in folds), default=0)
     per_target = 3 * prob.n + 4 * d + m * n_val + 2 * n_val + 4 * n_alphas + prob.p
+    if keep_val_products:  # every fold's Xᵥᵀ Yᵥ is kept while the folds are scored
+        per_target += len(folds) * d
     return _batch_size(prob.n_targets, per_target, torch.finfo(prob.dt).bits // 8, prob.dev, n_targets_batch)
 
 
@@ -318,7 +321,12 @@ def _solve_cv(X, Y, alphas: np.ndarray, folds_idx, *, fit_intercept=True, alpha_
     logger.info("ridge CV: %d folds (%d complements), %s form, alpha basis sizes %s", len(folds),
                 sum(f.complement for f in folds), "dual" if dual else "primal", n_basis)
     refit = Refit(prob.Xc, gram, dual=dual, dt=dt) if return_weights else None
-    batch = _targets_per_batch(prob, folds, d, len(alphas), n_targets_batch)
+    # complement folds whose validation sets partition the rows (KFold, GroupKFold, leave one run
+    # out): XᵀY is the sum of the folds' validation products, which each fold needs anyway
+    val_rows = np.concatenate([np.asarray(va) for _, va, _ in folds_idx]) if folds_idx else np.array([], int)
+    partition = (not dual and all(f.complement for f in folds) and len(val_rows) == prob.n
+                 and np.unique(val_rows).size == prob.n)
+    batch = _targets_per_batch(prob, folds, d, len(alphas), n_targets_batch, keep_val_products=partition)
     starts = list(range(0, prob.n_targets, batch))
 
     al64 = torch.as_tensor(alphas, dtype=_F64, device=dev)
@@ -333,9 +341,17 @@ def _solve_cv(X, Y, alphas: np.ndarray, folds_idx, *, fit_intercept=True, alpha_
         cols = slice(j0, min(j0 + batch, prob.n_targets))
         Yc, y_mean, sy, scaled = prob.targets(cols)
         ysum = Yc.sum(0)
-        Z_all = prob.Xc.T @ Yc if need_z else None
-        for fold in folds:
-            cv_scores[:, cols] += fold_scores(fold, Yc, ysum, Z_all, scoring, dt)
+        if partition:
+            Z_val = [fold.Xval.T @ Yc[fold.val] for fold in folds]
+            Z_all = Z_val[0].clone()
+            for z in Z_val[1:]:
+                Z_all += z
+        else:
+            Z_val = [None] * len(folds)
+            Z_all = prob.Xc.T @ Yc if need_z else None
+        for fold, z_val in zip(folds, Z_val):
+            cv_scores[:, cols] += fold_scores(fold, Yc, ysum, Z_all, scoring, dt, Z_val=z_val)
+        del Z_val
         if return_weights and not two_pass:
             W = refit.weights(Yc, Z_all, alw64[cv_scores[:, cols].argmax(0)])
             prob.store(W, y_mean, sy, scaled, coef, intercept, cols)
