@@ -38,7 +38,7 @@ test-unit: $(STAMP)
 tutorials: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest tests -q -m tutorial
 
-# every benchmark (not the hour-long bench_story.py), each in a fresh process, side by side with
+# every benchmark (not bench_story.py, which takes hours), each in a fresh process, side by side with
 # its peer; one table in results/bench.md. Set OMP_NUM_THREADS yourself (it is recorded).
 bench: $(STAMP)
 	$(PY) tests/benchmarks/run_all.py
@@ -47,7 +47,7 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(PY) tests/benchmarks/run_all.py --quick
 
-# story listening at the scale of one ds003020 subject through run_recipe (about an hour; --scale 0.05 for minutes)
+# story listening at the scale of one ds003020 subject through run_recipe (1.5 h for 12 layers at full size; --sweep-layers layer.05 for one; --scale 0.05 for minutes)
 bench-story: $(STAMP)
 	$(PY) tests/benchmarks/bench_story.py
 

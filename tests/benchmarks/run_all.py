@@ -1,6 +1,6 @@
 """Run every benchmark in a fresh process and write ONE markdown table (``results/bench.md``).
 
-Each ``bench_*.py`` beside this file (except ``bench_story.py``, which takes an hour) runs as
+Each ``bench_*.py`` beside this file (except ``bench_story.py``, which takes hours) runs as
 ``python bench_X.py [--quick] --json TMP``, one after the other; its own printing goes to the
 console and to ``results/bench_logs/<name>.log``. The rows it writes (the contract of
 ``_harness.py``: workload, peer, peer_s, brainalign_s, ratio, spread, runs, equal, target, met)
@@ -38,7 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-EXCLUDED = {"bench_story.py": "about an hour; run it on its own"}
+EXCLUDED = {"bench_story.py": "hours at full size; run it on its own (make bench-story)"}
 REQUIRED = ("workload", "peer", "peer_s", "brainalign_s", "ratio", "spread", "runs", "equal", "target", "met")
 
 

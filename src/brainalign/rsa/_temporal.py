@@ -263,7 +263,7 @@ def _rdm_time(avg: np.ndarray, starts: np.ndarray, window: int, mode: str, ctx: 
     # chunks of windows, at least two when there is enough work: they run on 2 threads (every
     # step releases the GIL: strided copies, BLAS, gathers)
     chunk = _chunk_size(n, c, window, mode)
-    if n * n * c * starts.size > 20_000_000:
+    if n * n * c * starts.size > 200_000_000:
         chunk = min(chunk, -(-starts.size // 2))
     out = np.empty((starts.size, n * (n - 1) // 2))
     iu = np.triu_indices(n, 1)
