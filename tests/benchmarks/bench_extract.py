@@ -105,6 +105,38 @@ def bare_forward(model, tok, sentences, batch_size):
     return time.perf_counter() - t0
 
 
+def anon_rss_mib() -> float:
+    """Anonymous (private) resident memory of this process, MiB: resident minus file-backed /
+    shared pages. The cache's memory-mapped .npy files show up in the plain RSS once read
+    (checksum on load), but they are page cache the kernel can drop, not memory the process holds."""
+    with open("/proc/self/statm") as fh:
+        fields = fh.read().split()
+    return (int(fields[1]) - int(fields[2])) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_growth(fn):
+    """``(fn(), MiB)``: the peak growth of :func:`anon_rss_mib` while ``fn`` runs, sampled every 2 ms
+    (``ru_maxrss`` would be dominated by model loading)."""
+    import threading
+
+    base = anon_rss_mib()
+    peak, stop = [base], threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            peak.append(max(peak[-1], anon_rss_mib()))
+            stop.wait(0.002)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        out = fn()
+    finally:
+        stop.set()
+        thread.join()
+    return out, peak[-1] - base
+
+
 def rss_child(n: int, cache: bool) -> None:
     """Runs in a fresh process: peak RSS growth (MiB) of an extraction with / without a cache."""
     from brainalign.features import FeatureExtractor
@@ -113,32 +145,9 @@ def rss_child(n: int, cache: bool) -> None:
     fx = FeatureExtractor(minilm_path(), cache_dir=tempfile.mkdtemp() if cache else False, verbose=False,
                           batch_size=64)
     fx.extract(make_sentences(64, random_state=2))  # warm up: first batches, weights hash
-    import threading
-
-    def rss_mib() -> float:
-        # anonymous (private) resident memory: resident minus file-backed/shared pages. The
-        # cache's memory-mapped .npy files show up in the plain RSS once read (checksum on
-        # load), but they are page cache the kernel can drop, not memory the process holds.
-        with open("/proc/self/statm") as fh:
-            fields = fh.read().split()
-        return (int(fields[1]) - int(fields[2])) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    peak, stop = [rss_mib()], threading.Event()
-    base = peak[0]
-
-    def poll():  # current RSS sampled every 2 ms (ru_maxrss would be dominated by model loading)
-        while not stop.is_set():
-            peak.append(max(peak[-1], rss_mib()))
-            stop.wait(0.002)
-
-    thread = threading.Thread(target=poll, daemon=True)
-    thread.start()
-    feats = fx.extract(sentences)
-    stop.set()
-    thread.join()
-    after, before = peak[-1] * 1024, base * 1024
+    feats, growth = peak_rss_growth(lambda: fx.extract(sentences))
     size = sum(feats[k].nbytes for k in feats.layer_names)
-    print(json.dumps({"n": n, "growth_mib": (after - before) / 1024, "features_mib": size / 2**20}))
+    print(json.dumps({"n": n, "growth_mib": growth, "features_mib": size / 2**20}))
 
 
 # --------------------------------------------------------------------------- story
@@ -240,7 +249,6 @@ def naive_story(model, ids, word, prefix, suffix, sample) -> tuple[float, np.nda
 
 def story_memory_child(name: str, n: int) -> None:
     """Runs in a fresh process: peak anonymous-RSS growth and tracemalloc peak of one extraction (cached)."""
-    import threading
     import tracemalloc
 
     from brainalign import Stimuli
@@ -251,32 +259,14 @@ def story_memory_child(name: str, n: int) -> None:
     stim = Stimuli.from_words(words, np.arange(n) * 0.3)
     fx = FeatureExtractor(model, processor=tok, context=CONTEXT, cache_dir=tempfile.mkdtemp(), verbose=False)
     fx.extract(Stimuli.from_words(words[:300], np.arange(300) * 0.3))  # warm-up: probe, first-batch check
-
-    def rss_mib() -> float:
-        with open("/proc/self/statm") as fh:
-            fields = fh.read().split()
-        return (int(fields[1]) - int(fields[2])) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    peak, stop = [rss_mib()], threading.Event()
-    base = peak[0]
-
-    def poll():
-        while not stop.is_set():
-            peak.append(max(peak[-1], rss_mib()))
-            stop.wait(0.002)
-
-    thread = threading.Thread(target=poll, daemon=True)
-    thread.start()
-    feats = fx.extract(stim)
-    stop.set()
-    thread.join()
+    feats, growth = peak_rss_growth(lambda: fx.extract(stim))
     fx.cache_dir = tempfile.mkdtemp()
     tracemalloc.start()
     fx.extract(stim)
     traced = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     size = sum(feats[k].nbytes for k in feats.layer_names) / 2**20
-    print(json.dumps({"rss_mib": peak[-1] - base, "traced_mib": traced, "features_mib": size}))
+    print(json.dumps({"rss_mib": growth, "traced_mib": traced, "features_mib": size}))
 
 
 def story_report(names: list[str], sizes: list[int], n_naive: int, runs: int) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .._docs import fill_doc
 from .._utils import Bunch, as_list, check_option, check_random_state
-from ._table import check_results
+from ._table import SweepUnits, _frozen, check_results
 
 #: Subject-level tests of :func:`compare_layers` (those of :func:`brainalign.stats.pairwise_comparisons`).
 GROUP_TESTS = ("sign_flip", "t", "bootstrap")
@@ -31,7 +31,7 @@ LEVELS = ("layer", "model")
 _LOSO = "leave-one-subject-out"
 
 
-class UnitReplicates(Mapping):
+class UnitReplicates(SweepUnits):
     """Per-subject stimulus replicates kept by a sweep: ``"method|model|subject|roi" -> Bunch``.
 
     Each value holds ``samples`` (array (n_resamples, n_layers): the unit's bootstrap scores of
@@ -40,31 +40,12 @@ class UnitReplicates(Mapping):
     Read-only, and shared rather than copied when pandas copies a table's ``attrs``.
     """
 
-    def __init__(self, replicates: dict | None = None) -> None:
-        self._reps = {}
-        for key, rep in (replicates or {}).items():
-            samples = np.array(rep["samples"], dtype=np.float64)
-            samples.setflags(write=False)
-            self._reps[str(key)] = Bunch(samples=samples, draws=str(rep["draws"]), n_stimuli=int(rep["n_stimuli"]))
+    _what = "replicates"
+    _key_form = "method|model|subject|roi"
 
-    def __getitem__(self, key: str) -> Bunch:
-        try:
-            return self._reps[key]
-        except KeyError:
-            raise KeyError(f"No replicates for {key!r}; keys are 'method|model|subject|roi': "
-                           f"{sorted(self._reps)[:6]}{' ...' if len(self._reps) > 6 else ''}.") from None
-
-    def __iter__(self):
-        return iter(self._reps)
-
-    def __len__(self) -> int:
-        return len(self._reps)
-
-    def __deepcopy__(self, memo: dict) -> "UnitReplicates":
-        return self
-
-    def __repr__(self) -> str:
-        return f"UnitReplicates({len(self)} units)"
+    @staticmethod
+    def _value(rep: Any) -> Bunch:
+        return Bunch(samples=_frozen(rep["samples"]), draws=str(rep["draws"]), n_stimuli=int(rep["n_stimuli"]))
 
 
 # --------------------------------------------------------------------------- families

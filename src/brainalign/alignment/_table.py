@@ -87,37 +87,57 @@ def tidy(rows: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
     return df[order].reset_index(drop=True)
 
 
-class VoxelScores(Mapping):
-    """Per-channel encoding scores of a sweep: ``"model|subject|roi" -> array (n_layers, n_channels)``.
+def _frozen(values: Any) -> np.ndarray:
+    """A read-only float64 copy."""
+    arr = np.array(values, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
 
-    Read-only, and shared rather than copied when pandas copies a table's ``attrs`` (every
-    filter of the table would otherwise copy the arrays).
-    """
 
-    def __init__(self, scores: dict | None = None) -> None:
-        self._scores = {}
-        for key, arr in (scores or {}).items():
-            arr = np.array(arr, dtype=np.float64)
-            arr.setflags(write=False)
-            self._scores[str(key)] = arr
+class SweepUnits(Mapping):
+    """A read-only mapping over the units of a sweep (``"...|subject|roi" -> value``), shared
+    rather than copied when pandas copies a table's ``attrs`` (every filter of the table would
+    otherwise copy the arrays). Subclasses say what a value is (``_value``) and name it."""
 
-    def __getitem__(self, key: str) -> np.ndarray:
+    _what = "values"
+    _key_form = "model|subject|roi"
+
+    def __init__(self, items: dict | None = None) -> None:
+        self._items = {str(key): self._value(value) for key, value in (items or {}).items()}
+
+    @staticmethod
+    def _value(value: Any) -> Any:
+        return value
+
+    def __getitem__(self, key: str) -> Any:
         try:
-            return self._scores[key]
+            return self._items[key]
         except KeyError:
-            raise KeyError(f"No voxel scores for {key!r}; keys are 'model|subject|roi': {sorted(self._scores)}.") from None
+            keys = sorted(self._items)
+            raise KeyError(f"No {self._what} for {key!r}; keys are '{self._key_form}': "
+                           f"{keys[:6]}{' ...' if len(keys) > 6 else ''}.") from None
 
     def __iter__(self):
-        return iter(self._scores)
+        return iter(self._items)
 
     def __len__(self) -> int:
-        return len(self._scores)
+        return len(self._items)
 
-    def __deepcopy__(self, memo: dict) -> "VoxelScores":
+    def __deepcopy__(self, memo: dict) -> "SweepUnits":
         return self
 
     def __repr__(self) -> str:
-        return f"VoxelScores({len(self)} units: {list(self._scores)[:4]}{' ...' if len(self) > 4 else ''})"
+        return f"{type(self).__name__}({len(self)} units: {list(self._items)[:4]}{' ...' if len(self) > 4 else ''})"
+
+
+class VoxelScores(SweepUnits):
+    """Per-channel encoding scores of a sweep: ``"model|subject|roi" -> array (n_layers, n_channels)``.
+
+    Read-only, and shared rather than copied when pandas copies a table's ``attrs``.
+    """
+
+    _what = "voxel scores"
+    _value = staticmethod(_frozen)
 
 
 def voxel_scores(results: pd.DataFrame, *, model: str | None = None, subject: str | None = None,
