@@ -60,6 +60,7 @@ class _FoldStats:
         if any(len(pd.unique(self.units[te])) < 2 for te in tests):
             self.n_resamples = 0  # a fold with a single resampling unit: no bootstrap
         self.boot = np.full((self.n_resamples, n_layers), np.nan)
+        self._ref_of, self._ref = None, {}  # bootstrap replicates of a reference model's predictions, per fold
         self.null = np.full((self.n_permutations, n_layers), np.nan)
 
     def add(self, k: int, Y: np.ndarray, pred: np.ndarray, score: float, *, metric: str = "pearson_r",
@@ -76,7 +77,7 @@ class _FoldStats:
                           random_state=_fold_seed(self.boot_seed, f))
                 d = bootstrap_ci(Y[te], pred[te], **kw).distribution
                 if minus is not None:
-                    d = d - bootstrap_ci(Y[te], minus[te], **kw).distribution
+                    d = d - self._reference(f, Y[te], minus, te, kw)
                 reps.append(d)
             self.boot[:, k] = np.mean(reps, axis=0)
             # bootstrap bias correction: a score resampled from the few units of a fold is biased
@@ -87,6 +88,17 @@ class _FoldStats:
                 Y[te], pred[te], groups=self.groups[te], method="circular_shift", metric=metric,
                 n_permutations=self.n_permutations, random_state=_fold_seed(self.perm_seed, f)).null, axis=1)
                 for f, (_, te) in enumerate(self.splits)], axis=0)  # null of the ROI-mean score
+
+    def _reference(self, f: int, Y_te: np.ndarray, minus: np.ndarray, te: np.ndarray, kw: dict) -> np.ndarray:
+        """Fold ``f``'s bootstrap replicates of the reference predictions ``minus``: the same for every
+        layer (same draws), so computed once per reference."""
+        from ..stats import bootstrap_ci
+
+        if self._ref_of is not minus:
+            self._ref_of, self._ref = minus, {}
+        if f not in self._ref:
+            self._ref[f] = bootstrap_ci(Y_te, minus[te], **kw).distribution
+        return self._ref[f]
 
     def rows(self, spec: dict, scores: Any, *, metric: str, extra: dict | None = None) -> list[dict]:
         null = self.null if self.n_permutations and np.isfinite(self.null).all() else None
